@@ -1,0 +1,23 @@
+# The whole test suite: formatting, vet, every package's tests, and the race
+# detector over the packages that exercise concurrency. Tests that need
+# PostgreSQL, Redis or an external NATS run when LADLE_TEST_POSTGRES_URL,
+# LADLE_TEST_REDIS_URL and LADLE_TEST_NATS_URL are set (.ci/run sets them);
+# browser tests run when chromium is installed.
+GO ?= go
+RACE_PKGS = ./internal/ordering/... ./internal/httpapi/... ./internal/sqlstore/...
+
+.PHONY: test run bench fmt vet
+test: fmt vet
+	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# The embedded default with the demo restaurant.
+run:
+	$(GO) run ./cmd/ladle serve --demo

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// config is every setting of `ladle serve` and `ladle migrate`.
+type config struct {
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	Demo        bool
+	Role        string
+	Secret      string
+	LogLevel    string
+	PublicURL   string
+	Shutdown    time.Duration
+}
+
+// parseConfig reads flags, falling back to LADLE_* environment variables for
+// flags not given on the command line.
+func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fset := flag.NewFlagSet("ladle "+cmd, flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.StringVar(&c.Addr, "addr", ":8080", "HTTP listen address")
+	fset.StringVar(&c.DataDir, "data-dir", "./data", "folder for the SQLite database, the embedded broker, files and the dev mailbox")
+	fset.StringVar(&c.DatabaseURL, "database-url", "", "empty: SQLite file in the data dir; postgres://user@host/db: PostgreSQL")
+	fset.BoolVar(&c.Demo, "demo", false, "seed a demo restaurant with a menu, a coupon and a staff login (once; printed at start-up)")
+	fset.StringVar(&c.Role, "role", "all", "what this process runs: api (HTTP), worker (background work), or all")
+	fset.StringVar(&c.Secret, "secret", "", "key for guests' order links; every process must share it (empty: made once and kept in the data dir)")
+	fset.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fset.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "the URL guests reach Ladle at, for links in emails")
+	fset.DurationVar(&c.Shutdown, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
+	fset.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ladle %s [flags]\n\nFlags (each also read from the LADLE_* variable shown):\n", cmd)
+		fset.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %q)", f.DefValue)
+			}
+			fmt.Fprintf(stderr, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fset.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fset.Arg(0))
+	}
+	set := map[string]bool{}
+	fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fset.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	switch c.Role {
+	case "all", "api", "worker":
+	default:
+		return nil, fmt.Errorf("--role must be api, worker or all, not %q", c.Role)
+	}
+	return c, nil
+}
+
+// errHelp is returned after --help printed the flags: not a failure.
+var errHelp = errors.New("help requested")
+
+func envName(flagName string) string {
+	return "LADLE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// databaseURL is the configured database, or the SQLite file in the data dir.
+func (c *config) databaseURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "ladle.db")
+}
+
+// secret returns the configured secret, or the one kept in the data dir,
+// making it on first use.
+func (c *config) secret() ([]byte, error) {
+	if c.Secret != "" {
+		if len(c.Secret) < 16 {
+			return nil, errors.New("--secret must be at least 16 characters")
+		}
+		return []byte(c.Secret), nil
+	}
+	path := filepath.Join(c.DataDir, "secret")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	b = []byte(hex.EncodeToString(raw[:]))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("keep secret: %w", err)
+	}
+	return b, nil
+}

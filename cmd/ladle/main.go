@@ -1,0 +1,77 @@
+// Command ladle runs Ladle, online ordering for restaurants.
+//
+//	ladle serve [flags]    run the server (API, storefront, staff pages, workers)
+//	ladle migrate [flags]  apply database migrations and exit
+//	ladle version          print the version
+//
+// Every flag has a LADLE_* environment variable (--database-url is
+// LADLE_DATABASE_URL); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ladle:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Ladle: online ordering for restaurants.
+
+Usage:
+  ladle serve [flags]     run the server; with no configuration it runs on the
+                          embedded default (SQLite in ./data, in-process broker,
+                          cache and mailbox)
+  ladle migrate [flags]   apply database migrations and exit
+  ladle version           print the version
+
+Run "ladle serve --help" for the flags. Every flag can also be set with its
+LADLE_* environment variable, e.g. --database-url is LADLE_DATABASE_URL.
+`
+
+// run is the whole program, with its environment passed in so tests can run
+// it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch cmd := args[1]; cmd {
+	case "serve", "migrate":
+		cfg, err := parseConfig(cmd, args[2:], getenv, stderr)
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cmd == "migrate" {
+			return migrate(ctx, cfg, stdout)
+		}
+		return serve(ctx, cfg, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "ladle", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/demo"
+	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/ordering"
+	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+)
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// openStore opens and migrates the configured database.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*sqlstore.Store, error) {
+	if cfg.DatabaseURL == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, err
+		}
+	}
+	store, err := sqlstore.Open(ctx, cfg.databaseURL(), sqlstore.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return store, nil
+}
+
+func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
+	store, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintln(stdout, "migrations applied to", store.Dialect())
+	return nil
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully:
+// stop accepting, finish in-flight requests, stop background work, close the
+// database.
+func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	if cfg.Demo {
+		created, err := demo.Seed(ctx, store, func(pw string) (string, error) {
+			return auth.HashPassword(pw, auth.DefaultParams)
+		})
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("seeded the demo restaurant", "slug", demo.Slug)
+		}
+	}
+	secret, err := cfg.secret()
+	if err != nil {
+		return err
+	}
+	payments := payment.NewTestProvider()
+	orders := ordering.New(store, payments, secret, ordering.WithLogger(log))
+
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopBG(); bg.Wait() }()
+	if cfg.Role != "api" {
+		bg.Go(func() { orders.Run(bgCtx, 5*time.Second) })
+	}
+	if cfg.Role == "worker" {
+		log.Info("worker running", "role", cfg.Role)
+		<-ctx.Done()
+		return nil
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := store.Ping(pctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "database: "+err.Error()+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.Handler())
+	httpapi.Register(mux, httpapi.Deps{Store: store, Menus: store, Ordering: orders, Logger: log})
+
+	srv := &http.Server{
+		Handler:           withMiddleware(mux, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Ladle is listening on http://%s (database: %s, role: %s)\n", displayAddr(ln.Addr()), store.Dialect(), cfg.Role)
+	if cfg.Demo {
+		fmt.Fprintf(stdout, "Demo storefront: http://%s/r/%s\nDemo staff login: http://%s/admin/login  email %s  password %s  (coupon %s)\n",
+			displayAddr(ln.Addr()), demo.Slug, displayAddr(ln.Addr()), demo.StaffEmail, demo.StaffPassword, demo.CouponCode)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", ta.Port)
+	}
+	return a.String()
+}
