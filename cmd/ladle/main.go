@@ -2,6 +2,7 @@
 //
 //	ladle serve [flags]    run the server (API, storefront, staff pages, workers)
 //	ladle migrate [flags]  apply database migrations and exit
+//	ladle bench NAME       run a benchmark (see ladle bench --help)
 //	ladle version          print the version
 //
 // Every flag has a LADLE_* environment variable (--database-url is
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return migrate(ctx, cfg, stdout)
 		}
 		return serve(ctx, cfg, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[2:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ladle", version)
 		return nil

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ladle-dev/ladle/internal/bench"
+)
+
+const benchUsage = `Usage: ladle bench NAME [flags]
+
+Benchmarks print a Markdown table: the figure, the baseline measured in the
+same run (alternating rounds), the ratio, and the conditions.
+
+  orders   order placement over HTTP on PostgreSQL beside pgbench running the
+           same SQL statements; the same HTTP load on SQLite
+`
+
+// runBench runs `ladle bench NAME [flags]`.
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, benchUsage)
+		return nil
+	}
+	name, args := args[0], args[1:]
+	fset := flag.NewFlagSet("ladle bench "+name, flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	switch name {
+	case "orders":
+		cfg := bench.OrdersConfig{Out: stdout}
+		fset.StringVar(&cfg.PostgresURL, "postgres-url", getenv("LADLE_TEST_POSTGRES_URL"),
+			"PostgreSQL to run on (a schema of its own is made and dropped); empty skips PostgreSQL [LADLE_TEST_POSTGRES_URL]")
+		fset.IntVar(&cfg.Clients, "clients", 8, "concurrent clients, HTTP and pgbench alike")
+		fset.DurationVar(&cfg.Duration, "duration", 5*time.Second, "length of each side of each round")
+		fset.IntVar(&cfg.Rounds, "rounds", 5, "alternating rounds; the table shows medians over them")
+		fset.StringVar(&cfg.PGBench, "pgbench", "pgbench", "the pgbench binary")
+		fset.BoolVar(&cfg.SQLite, "sqlite", true, "also run the HTTP load on SQLite")
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		return bench.Orders(ctx, cfg)
+	default:
+		fmt.Fprint(stderr, benchUsage)
+		return fmt.Errorf("unknown benchmark %q", name)
+	}
+}
