@@ -14,6 +14,10 @@ type Menu struct {
 	Currency     string     `json:"currency"`
 	Version      int64      `json:"version"`
 	Categories   []Category `json:"categories"`
+	// Groups is every modifier group of the restaurant, attached to items
+	// or not, in position order: what the staff menu editor lists. Guests
+	// see groups through their items, so it is not served.
+	Groups []ModifierGroup `json:"-"`
 }
 
 // Category is a menu section.

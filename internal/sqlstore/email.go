@@ -1,0 +1,227 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+)
+
+// Emails: the worker's reservation, lease and outcome of each email, and the
+// staff's view of them (the dev mailbox and the email log).
+//
+// The protocol (internal/worker/email.go explains the crash windows):
+//  1. ReserveEmail stores the rendered message as queued, keyed by
+//     (consumer, event id): a second delivery of the event finds it.
+//  2. ClaimEmail leases it to one sender for one attempt.
+//  3. The transport sends it.
+//  4. EmailSent marks it sent and writes the consumer's inbox row in one
+//     transaction; or EmailFailed records why it did not go out.
+
+const emailColumns = `id, restaurant_id, consumer, event_id, kind, order_id, from_addr, to_addr, subject,
+	text_body, html_body, message_id, status, error, attempts, transport, created_at, updated_at, sent_at`
+
+func scanEmail(row interface{ Scan(...any) error }, e *ladle.Email) error {
+	return row.Scan(&e.ID, &e.RestaurantID, &e.Consumer, &e.EventID, &e.Kind, &e.OrderID, &e.From, &e.To,
+		&e.Subject, &e.Text, &e.HTML, &e.MessageID, &e.Status, &e.Error, &e.Attempts, &e.Transport,
+		timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, nullTimeCol{&e.SentAt})
+}
+
+// ReserveEmail inserts e as queued (setting ID, Status and the times) unless
+// e.Consumer already reserved an email for e.EventID; then it loads that
+// stored email into e instead, whatever its status, and created is false.
+// The stored message is what every attempt sends, so a resend is
+// byte-for-byte the first send (same Message-ID and Date).
+func (s *Store) ReserveEmail(ctx context.Context, e *ladle.Email) (created bool, err error) {
+	if e.Consumer == "" || e.EventID == "" {
+		return false, invalid("email", "needs a consumer and an event id")
+	}
+	now := ts(e.CreatedAt)
+	if e.CreatedAt.IsZero() {
+		now = ts(s.now())
+	}
+	err = s.withTx(ctx, func(tx *Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
+			from_addr, to_addr, subject, text_body, html_body, message_id, status, transport, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $13)
+			ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
+			e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
+			e.MessageID, e.Transport, now).Scan(&id)
+		switch {
+		case err == nil:
+			created = true
+			e.ID, e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = id, ladle.EmailQueued, "", 0, now, now, nil
+			return nil
+		case errors.Is(err, sql.ErrNoRows):
+			return scanEmail(tx.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails
+				WHERE consumer = $1 AND event_id = $2`, e.Consumer, e.EventID), e)
+		default:
+			return fmt.Errorf("sqlstore: reserve email: %w", err)
+		}
+	})
+	return created, err
+}
+
+// ClaimEmail leases the email to the caller for one attempt, until
+// now+lease, and counts the attempt. It fails to claim (claimed false) when
+// the email was sent already (status is then EmailSent) or another sender
+// holds an unexpired lease (busyUntil is when it ends). A claim of a failed
+// email (a replay) puts it back to queued.
+func (s *Store) ClaimEmail(ctx context.Context, id int64, now time.Time, lease time.Duration) (claimed bool, status string, busyUntil time.Time, err error) {
+	err = s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE emails SET lease_until = $2, attempts = attempts + 1, status = 'queued',
+			updated_at = $1 WHERE id = $3 AND status <> 'sent' AND (lease_until IS NULL OR lease_until <= $1)`,
+			ts(now), ts(now.Add(lease)), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			claimed, status = n == 1, ladle.EmailQueued
+			return err
+		}
+		var until *time.Time
+		err = tx.QueryRowContext(ctx, `SELECT status, lease_until FROM emails WHERE id = $1`, id).
+			Scan(&status, nullTimeCol{&until})
+		if err != nil {
+			return notFoundIfNoRows(err, "email")
+		}
+		if until != nil && status != ladle.EmailSent {
+			busyUntil = *until
+		}
+		return nil
+	})
+	return claimed, status, busyUntil, err
+}
+
+// EmailSent marks the email sent through transport and records the
+// consumer's inbox row for the event, in one transaction. It is idempotent:
+// a second call changes nothing.
+func (s *Store) EmailSent(ctx context.Context, id int64, transport string, now time.Time) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		var consumer, eventID string
+		err := tx.QueryRowContext(ctx, `UPDATE emails SET status = 'sent', sent_at = $1, updated_at = $1, lease_until = NULL,
+			error = '', transport = $2 WHERE id = $3 AND status <> 'sent' RETURNING consumer, event_id`,
+			ts(now), transport, id).Scan(&consumer, &eventID)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Sent already (the inbox row went with it), or no such email.
+			return notFoundIfNoRows(tx.QueryRowContext(ctx, `SELECT id FROM emails WHERE id = $1`, id).Scan(&id), "email")
+		}
+		if err != nil {
+			return err
+		}
+		_, err = markProcessed(ctx, tx, consumer, eventID, now)
+		return err
+	})
+}
+
+// EmailFailed records a failed attempt and releases the lease. With final
+// false the email stays queued (a retry is coming); with final true it is
+// failed, and reason is what staff see. A sent email is left as it is.
+func (s *Store) EmailFailed(ctx context.Context, id int64, reason string, final bool, now time.Time) error {
+	status := ladle.EmailQueued
+	if final {
+		status = ladle.EmailFailed
+	}
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	return s.withTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, lease_until = NULL, updated_at = $3
+			WHERE id = $4 AND status <> 'sent'`, status, reason, ts(now), id)
+		return err
+	})
+}
+
+// GiveUpEmail marks the email the consumer reserved for the event, if any,
+// failed with reason: the worker gave up on the event (a dead letter).
+func (s *Store) GiveUpEmail(ctx context.Context, consumer, eventID, reason string, now time.Time) error {
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	return s.withTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'failed', error = $1, lease_until = NULL, updated_at = $2
+			WHERE consumer = $3 AND event_id = $4 AND status <> 'sent'`, reason, ts(now), consumer, eventID)
+		return err
+	})
+}
+
+// Emails lists the restaurant's emails, newest first: those with an id below
+// beforeID (0 for the newest), at most limit (default 50, at most 500).
+func (s *Store) Emails(ctx context.Context, restaurantID, beforeID int64, limit int) ([]ladle.Email, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE restaurant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, restaurantID, beforeID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ladle.Email
+	for rows.Next() {
+		var e ladle.Email
+		if err := scanEmail(rows, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Email returns one of the restaurant's emails.
+func (s *Store) Email(ctx context.Context, restaurantID, id int64) (*ladle.Email, error) {
+	var e ladle.Email
+	err := scanEmail(s.read.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE restaurant_id = $1 AND id = $2`, restaurantID, id), &e)
+	if err != nil {
+		return nil, notFoundIfNoRows(err, "email")
+	}
+	return &e, nil
+}
+
+// OrderEmails lists the emails sent or being sent about one order, oldest
+// first.
+func (s *Store) OrderEmails(ctx context.Context, restaurantID int64, orderID string) ([]ladle.Email, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE restaurant_id = $1 AND order_id = $2 ORDER BY id`, restaurantID, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ladle.Email
+	for rows.Next() {
+		var e ladle.Email
+		if err := scanEmail(rows, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EmailCounts returns how many of the restaurant's emails are in each status.
+func (s *Store) EmailCounts(ctx context.Context, restaurantID int64) (map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT status, count(*) FROM emails WHERE restaurant_id = $1 GROUP BY status`, restaurantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
