@@ -1,0 +1,108 @@
+package auth
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+)
+
+// Limiter counts login failures per key (an IP, an email) in a fixed window
+// that starts at the key's first failure: after Max failures the key is
+// refused until the window ends. It lives in memory and holds at most
+// Capacity keys; when full, the key whose window started first is forgotten,
+// so a flood of addresses costs bounded memory and only weakens the limit
+// for the oldest entries.
+//
+// In-memory is deliberate: a restart or a second API process gives an
+// attacker a fresh budget of a few guesses, which argon2id makes worthless.
+type Limiter struct {
+	max      int
+	window   time.Duration
+	capacity int
+	now      ladle.Clock
+
+	mu      sync.Mutex
+	entries map[string]*list.Element // of *limitEntry
+	order   list.List                // oldest window first
+}
+
+type limitEntry struct {
+	key      string
+	failures int
+	start    time.Time
+}
+
+// NewLimiter returns a limiter that allows max failures per window, keeping
+// at most capacity keys. A nil clock is ladle.Now.
+func NewLimiter(max int, window time.Duration, capacity int, now ladle.Clock) *Limiter {
+	if now == nil {
+		now = ladle.Now
+	}
+	if capacity < 1 {
+		capacity = 1
+	}
+	return &Limiter{max: max, window: window, capacity: capacity, now: now, entries: map[string]*list.Element{}}
+}
+
+// Allow reports whether key may try again, and if not, how long until it may.
+func (l *Limiter) Allow(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.entries[key]
+	if !ok {
+		return true, 0
+	}
+	e := el.Value.(*limitEntry)
+	now := l.now()
+	end := e.start.Add(l.window)
+	if !now.Before(end) {
+		l.remove(el)
+		return true, 0
+	}
+	if e.failures < l.max {
+		return true, 0
+	}
+	return false, end.Sub(now)
+}
+
+// Fail records one failure for key.
+func (l *Limiter) Fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if el, ok := l.entries[key]; ok {
+		e := el.Value.(*limitEntry)
+		if now.Before(e.start.Add(l.window)) {
+			e.failures++
+			return
+		}
+		l.remove(el)
+	}
+	for len(l.entries) >= l.capacity {
+		l.remove(l.order.Front())
+	}
+	l.entries[key] = l.order.PushBack(&limitEntry{key: key, failures: 1, start: now})
+}
+
+// Reset forgets key (after a successful login).
+func (l *Limiter) Reset(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.entries[key]; ok {
+		l.remove(el)
+	}
+}
+
+// Len returns the number of keys held.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
+}
+
+func (l *Limiter) remove(el *list.Element) {
+	delete(l.entries, el.Value.(*limitEntry).key)
+	l.order.Remove(el)
+}

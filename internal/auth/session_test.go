@@ -1,0 +1,342 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+)
+
+// The manager is tested against the real SQLite store.
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	store *sqlstore.Store
+	m     *Manager
+	clock *clock
+	user  *ladle.User
+}
+
+const password = "s3cret-pass"
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)}
+	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "auth.db"), sqlstore.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := New(st, WithParams(TestParams), WithClock(clk.Now))
+	hash, err := m.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &ladle.User{Email: "cook@example.com", Name: "Cook", PasswordHash: hash}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{store: st, m: m, clock: clk, user: u}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	u, err := f.m.Authenticate(ctx, "10.0.0.1", "  Cook@Example.com ", password)
+	if err != nil || u.ID != f.user.ID {
+		t.Fatalf("Authenticate = %v, %v", u, err)
+	}
+	_, wrong := f.m.Authenticate(ctx, "10.0.0.1", "cook@example.com", "nope")
+	_, unknown := f.m.Authenticate(ctx, "10.0.0.1", "ghost@example.com", password)
+	for _, err := range []error{wrong, unknown} {
+		if ladle.ErrorCode(err) != CodeInvalidCredentials || ladle.ErrorKind(err) != ladle.KindUnauthorized {
+			t.Fatalf("got %v, want invalid_credentials", err)
+		}
+	}
+	if wrong.Error() != unknown.Error() {
+		t.Fatalf("a wrong password and an unknown email read differently: %q vs %q", wrong, unknown)
+	}
+	// The unknown email was verified against the dummy hash, so it cost
+	// the same argon2id work as a real user.
+	if f.m.dummy == "" {
+		t.Fatal("no dummy hash was verified for the unknown email")
+	}
+}
+
+func TestAuthenticateMalformedStoredHash(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	u := &ladle.User{Email: "broken@example.com", Name: "Broken", PasswordHash: "plaintext!"}
+	if err := f.store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Authenticate(ctx, "10.0.0.1", u.Email, "plaintext!"); ladle.ErrorCode(err) != CodeInvalidCredentials {
+		t.Fatalf("got %v, want invalid_credentials", err)
+	}
+}
+
+func TestAuthenticateRateLimitedPerEmail(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for i := range DefaultMaxFailures {
+		// A different address each time: the email's own budget runs out.
+		ip := "10.0.1." + string(rune('1'+i))
+		if _, err := f.m.Authenticate(ctx, ip, f.user.Email, "guess"); ladle.ErrorCode(err) != CodeInvalidCredentials {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	_, err := f.m.Authenticate(ctx, "10.0.9.9", f.user.Email, password)
+	var e *ladle.Error
+	if ladle.ErrorCode(err) != ladle.CodeRateLimited || ladle.ErrorKind(err) != ladle.KindRateLimited {
+		t.Fatalf("got %v, want rate_limited even with the right password", err)
+	}
+	e = err.(*ladle.Error)
+	if secs, _ := e.Extra["retry_after"].(int); secs != 15*60 {
+		t.Fatalf("retry_after %v, want 900", e.Extra["retry_after"])
+	}
+	f.clock.Add(DefaultFailWindow)
+	if _, err := f.m.Authenticate(ctx, "10.0.9.9", f.user.Email, password); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestAuthenticateRateLimitedPerIP(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for i := range DefaultMaxFailures {
+		email := "ghost" + string(rune('a'+i)) + "@example.com"
+		if _, err := f.m.Authenticate(ctx, "192.0.2.7:5123", email, "guess"); ladle.ErrorCode(err) != CodeInvalidCredentials {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	if _, err := f.m.Authenticate(ctx, "192.0.2.7:6000", f.user.Email, password); ladle.ErrorCode(err) != ladle.CodeRateLimited {
+		t.Fatalf("got %v, want rate_limited for the address", err)
+	}
+	if _, err := f.m.Authenticate(ctx, "192.0.2.8", f.user.Email, password); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+}
+
+func TestSuccessResetsTheEmailBudget(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for range DefaultMaxFailures - 1 {
+		_, _ = f.m.Authenticate(ctx, "10.1.0.1", f.user.Email, "typo")
+	}
+	if _, err := f.m.Authenticate(ctx, "10.2.0.1", f.user.Email, password); err != nil {
+		t.Fatal(err)
+	}
+	for range DefaultMaxFailures - 1 {
+		_, _ = f.m.Authenticate(ctx, "10.3.0.1", f.user.Email, "typo")
+	}
+	if _, err := f.m.Authenticate(ctx, "10.4.0.1", f.user.Email, password); err != nil {
+		t.Fatalf("budget not reset by the successful login: %v", err)
+	}
+}
+
+// login starts a session and returns the cookie it set.
+func (f *fixture) login(t *testing.T, r *http.Request) *http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	if err := f.m.StartSession(w, r, f.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	cs := w.Result().Cookies()
+	if len(cs) != 1 {
+		t.Fatalf("%d cookies set", len(cs))
+	}
+	return cs[0]
+}
+
+func requestWith(c *http.Cookie, tlsOn bool) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/admin/", nil)
+	if tlsOn {
+		r.TLS = &tls.ConnectionState{}
+	}
+	if c != nil {
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	return r
+}
+
+func TestSessionCookie(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.login(t, requestWith(nil, false))
+	if c.Name != CookieName || !c.HttpOnly || c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("plain HTTP cookie: %+v", c)
+	}
+	if c.MaxAge != int(DefaultSessionTTL/time.Second) {
+		t.Fatalf("MaxAge %d", c.MaxAge)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("token %q is not 32 random bytes", c.Value)
+	}
+	u, err := f.m.User(requestWith(c, false))
+	if err != nil || u.ID != f.user.ID {
+		t.Fatalf("User = %v, %v", u, err)
+	}
+	// Only the SHA-256 is stored: the store knows the hash, not the token.
+	sum := sha256.Sum256(raw)
+	if _, err := f.store.SessionByTokenHash(t.Context(), sum[:], f.clock.Now()); err != nil {
+		t.Fatalf("session not stored under the token's SHA-256: %v", err)
+	}
+	if _, err := f.store.SessionByTokenHash(t.Context(), raw, f.clock.Now()); err == nil {
+		t.Fatal("session found under the raw token")
+	}
+
+	// Over TLS the cookie is __Host- prefixed and Secure.
+	sc := f.login(t, requestWith(nil, true))
+	if sc.Name != SecureCookieName || !sc.Secure || !sc.HttpOnly || sc.Path != "/" || sc.Domain != "" {
+		t.Fatalf("TLS cookie: %+v", sc)
+	}
+	if _, err := f.m.User(requestWith(sc, true)); err != nil {
+		t.Fatal(err)
+	}
+	// Over TLS a plain-named cookie (settable by anyone on plain HTTP or a
+	// sibling domain) is not accepted.
+	if _, err := f.m.User(requestWith(c, true)); !IsUnauthorized(err) {
+		t.Fatalf("plain cookie accepted over TLS: %v", err)
+	}
+
+	// WithSecureCookies forces the secure cookie behind a TLS proxy.
+	m2 := New(f.store, WithParams(TestParams), WithClock(f.clock.Now), WithSecureCookies(true))
+	w := httptest.NewRecorder()
+	if err := m2.StartSession(w, requestWith(nil, false), f.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pc := w.Result().Cookies()[0]; pc.Name != SecureCookieName || !pc.Secure {
+		t.Fatalf("forced secure cookie: %+v", pc)
+	}
+}
+
+func TestSessionExpires(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.login(t, requestWith(nil, false))
+	f.clock.Add(DefaultSessionTTL - time.Minute)
+	if _, err := f.m.User(requestWith(c, false)); err != nil {
+		t.Fatalf("session expired early: %v", err)
+	}
+	f.clock.Add(time.Minute)
+	if _, err := f.m.User(requestWith(c, false)); !IsUnauthorized(err) {
+		t.Fatalf("session alive after %v: %v", DefaultSessionTTL, err)
+	}
+}
+
+func TestEndSession(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.login(t, requestWith(nil, false))
+	w := httptest.NewRecorder()
+	if err := f.m.EndSession(w, requestWith(c, false)); err != nil {
+		t.Fatal(err)
+	}
+	cleared := w.Result().Cookies()
+	if len(cleared) != 1 || cleared[0].Name != CookieName || cleared[0].MaxAge >= 0 || cleared[0].Value != "" {
+		t.Fatalf("cookie not cleared: %+v", cleared)
+	}
+	// The session is gone from the store: the old cookie no longer works
+	// even if the browser kept it.
+	if _, err := f.m.User(requestWith(c, false)); !IsUnauthorized(err) {
+		t.Fatalf("session survived logout: %v", err)
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(c.Value)
+	sum := sha256.Sum256(raw)
+	if _, err := f.store.SessionByTokenHash(t.Context(), sum[:], f.clock.Now()); ladle.ErrorKind(err) != ladle.KindNotFound {
+		t.Fatalf("session row still there: %v", err)
+	}
+}
+
+func TestLoginReplacesTheOldSession(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	old := f.login(t, requestWith(nil, false))
+	fresh := f.login(t, requestWith(old, false))
+	if fresh.Value == old.Value {
+		t.Fatal("login kept the old token")
+	}
+	if _, err := f.m.User(requestWith(old, false)); !IsUnauthorized(err) {
+		t.Fatalf("old session still valid: %v", err)
+	}
+}
+
+func TestUserWithBadCookies(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, v := range []string{"", "garbage", base64.RawURLEncoding.EncodeToString(make([]byte, 32)), "a.b.c"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.AddCookie(&http.Cookie{Name: CookieName, Value: v})
+		if _, err := f.m.User(r); !IsUnauthorized(err) {
+			t.Errorf("cookie %q: %v", v, err)
+		}
+	}
+	if _, err := f.m.User(httptest.NewRequest(http.MethodGet, "/", nil)); !IsUnauthorized(err) {
+		t.Errorf("no cookie: %v", err)
+	}
+}
+
+func TestCrossOrigin(t *testing.T) {
+	t.Parallel()
+	c, err := CrossOrigin([]string{"https://admin.example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for _, tc := range []struct {
+		method string
+		hdr    map[string]string
+		want   int
+	}{
+		{"POST", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"POST", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"POST", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"POST", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusNoContent},
+		{"POST", map[string]string{"Origin": "https://admin.example.com", "Sec-Fetch-Site": "cross-site"}, http.StatusNoContent},
+		{"POST", nil, http.StatusNoContent}, // not a browser
+		{"GET", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusNoContent},
+	} {
+		r := httptest.NewRequest(tc.method, "http://ladle.example/admin/logout", nil)
+		for k, v := range tc.hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("%s %v: %d, want %d", tc.method, tc.hdr, w.Code, tc.want)
+		}
+	}
+	if _, err := CrossOrigin([]string{"not a url"}, nil); err == nil {
+		t.Error("a malformed trusted origin was accepted")
+	}
+}
