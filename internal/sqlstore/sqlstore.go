@@ -43,6 +43,9 @@ type Store struct {
 	log  *slog.Logger
 	// hooks run after a commit that appended events (notify.go).
 	hooks commitHooks
+	// writeStmts and readStmts cache prepared statements on SQLite's
+	// pools (stmtcache.go); nil on PostgreSQL.
+	writeStmts, readStmts *stmtCache
 }
 
 var _ ladle.Store = (*Store)(nil)
@@ -178,6 +181,7 @@ func (s *Store) openSQLite(url string, o options) error {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	s.d, s.read, s.write = dialectSQLite, read, write
+	s.writeStmts, s.readStmts = newStmtCache(write), newStmtCache(read)
 	return nil
 }
 
@@ -207,6 +211,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pools. On SQLite the write pool closes last, so the last
 // connection checkpoints the WAL into the database file.
 func (s *Store) Close() error {
+	if s.writeStmts != nil {
+		s.writeStmts.close()
+		s.readStmts.close()
+	}
 	var err error
 	if s.read != s.write {
 		err = s.read.Close()
@@ -242,7 +250,8 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	tx := &Tx{querier: sqltx, d: s.d, now: s.now}
+	defer s.afterTx(s.write)
+	tx := &Tx{querier: s.querierFor(s.write, sqltx), d: s.d, now: s.now}
 	if err := fn(tx); err != nil {
 		sqltx.Rollback()
 		return err
@@ -264,12 +273,13 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin read: %w", err)
 	}
+	defer s.afterTx(s.read) // runs after the rollback below has freed the connection
 	defer sqltx.Rollback()
-	return fn(&Tx{querier: sqltx, d: s.d, now: s.now})
+	return fn(&Tx{querier: s.querierFor(s.read, sqltx), d: s.d, now: s.now})
 }
 
 // reader is a Tx over the read pool, for reads of one statement.
-func (s *Store) reader() *Tx { return &Tx{querier: s.read, d: s.d, now: s.now} }
+func (s *Store) reader() *Tx { return &Tx{querier: s.querierFor(s.read, nil), d: s.d, now: s.now} }
 
 // timeCol scans a timestamp column: time.Time from PostgreSQL, int64
 // microseconds from SQLite. The result is UTC.
