@@ -25,12 +25,17 @@ type config struct {
 	LogLevel    string
 	PublicURL   string
 	Shutdown    time.Duration
+	RedisURL    string
+	BlobURL     string
+	CDNURL      string
+
+	getenv func(string) string // for settings read from the environment only (AWS credentials)
 }
 
 // parseConfig reads flags, falling back to LADLE_* environment variables for
 // flags not given on the command line.
 func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	c := &config{}
+	c := &config{getenv: getenv}
 	fset := flag.NewFlagSet("ladle "+cmd, flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	fset.StringVar(&c.Addr, "addr", ":8080", "HTTP listen address")
@@ -42,6 +47,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fset.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "the URL guests reach Ladle at, for links in emails")
 	fset.DurationVar(&c.Shutdown, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
+	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
+	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")
+	fset.StringVar(&c.CDNURL, "cdn-url", "", "serve images through this CDN base URL instead of /media/ (empty: served by Ladle)")
 	fset.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ladle %s [flags]\n\nFlags (each also read from the LADLE_* variable shown):\n", cmd)
 		fset.VisitAll(func(f *flag.Flag) {
@@ -124,4 +132,16 @@ func (c *config) secret() ([]byte, error) {
 		return nil, fmt.Errorf("keep secret: %w", err)
 	}
 	return b, nil
+}
+
+// blobURL is the configured blob store, or a folder in the data dir.
+func (c *config) blobURL() (string, error) {
+	if c.BlobURL != "" {
+		return c.BlobURL, nil
+	}
+	abs, err := filepath.Abs(filepath.Join(c.DataDir, "blobs"))
+	if err != nil {
+		return "", err
+	}
+	return "file://" + abs, nil
 }

@@ -164,7 +164,11 @@ func TestDemoSeedsOnce(t *testing.T) {
 				func(string) string { return "" }, out, io.Discard)
 		}()
 		for !strings.Contains(out.String(), "listening") {
-			time.Sleep(10 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("serve exited before listening: %v", err)
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		if !strings.Contains(out.String(), demo.StaffEmail) {
 			t.Fatalf("start-up does not print the demo login:\n%s", out.String())

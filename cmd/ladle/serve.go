@@ -9,17 +9,23 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/blob"
 	"github.com/ladle-dev/ladle/internal/demo"
 	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/imaging"
+	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/web"
 )
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
@@ -61,6 +67,10 @@ func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
 // serve runs the server until ctx is done, then shuts down gracefully:
 // stop accepting, finish in-flight requests, stop background work, close the
 // database.
+//
+// Every role serves /healthz, /readyz and /metrics; the api and all roles
+// also serve the JSON API, the storefront and the staff pages, and the
+// worker and all roles run the background work.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -72,10 +82,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	defer store.Close()
 
+	authMgr := auth.New(store, auth.WithLogger(log), auth.WithSecureCookies(strings.HasPrefix(cfg.PublicURL, "https://")))
 	if cfg.Demo {
-		created, err := demo.Seed(ctx, store, func(pw string) (string, error) {
-			return auth.HashPassword(pw, auth.DefaultParams)
-		})
+		created, err := demo.Seed(ctx, store, authMgr.HashPassword)
 		if err != nil {
 			return err
 		}
@@ -96,11 +105,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if cfg.Role != "api" {
 		bg.Go(func() { orders.Run(bgCtx, 5*time.Second) })
 	}
-	if cfg.Role == "worker" {
-		log.Info("worker running", "role", cfg.Role)
-		<-ctx.Done()
-		return nil
-	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -118,8 +122,33 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.Handler())
-	httpapi.Register(mux, httpapi.Deps{Store: store, Menus: store, Ordering: orders, Logger: log})
+	// Components of this server register on their own registry, so that
+	// several servers can run in one process (the tests do); /metrics shows
+	// it beside the process-wide default one.
+	reg := prometheus.NewRegistry()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+
+	if cfg.Role != "worker" {
+		blobURL, err := cfg.blobURL()
+		if err != nil {
+			return err
+		}
+		blobs, err := blob.Open(ctx, blobURL, cfg.getenv)
+		if err != nil {
+			return fmt.Errorf("blob store: %w", err)
+		}
+		imageURL := imaging.URLFunc(cfg.CDNURL)
+		menus, err := newMenuCache(cfg, store, imageURL, reg, log)
+		if err != nil {
+			return err
+		}
+		defer menus.Close()
+		httpapi.Register(mux, httpapi.Deps{Store: store, Menus: menus, Ordering: orders, Logger: log})
+		mux.Handle("GET /media/", imaging.Handler(blobs, log))
+		// The storefront and staff pages own everything the patterns above do not.
+		mux.Handle("/", web.New(web.Deps{Store: store, Menus: menus, Ordering: orders, Auth: authMgr, Logger: log,
+			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate}))
+	}
 
 	srv := &http.Server{
 		Handler:           withMiddleware(mux, log),
@@ -159,4 +188,20 @@ func displayAddr(a net.Addr) string {
 		return fmt.Sprintf("localhost:%d", ta.Port)
 	}
 	return a.String()
+}
+
+// newMenuCache builds the menu cache: in-process, plus Redis as a second
+// tier (and the invalidation channel between API processes) when
+// --redis-url is set.
+func newMenuCache(cfg *config, store *sqlstore.Store, imageURL func(string) string, reg prometheus.Registerer, log *slog.Logger) (*menucache.Cache, error) {
+	mc := menucache.Config{Source: store, ImageURL: imageURL, Registerer: reg, Logger: log}
+	if cfg.RedisURL != "" {
+		rc, err := menucache.OpenRedis(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		mc.Redis = rc
+		mc.Bus = menucache.NewRedisBus(rc, "")
+	}
+	return menucache.New(mc)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/demo"
 	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
@@ -241,8 +242,12 @@ func benchServer(ctx context.Context, st *sqlstore.Store) (*httptest.Server, int
 		return nil, 0, err
 	}
 	svc := ordering.New(st, payment.NewTestProvider(), []byte("bench-secret-bench-secret"))
+	menus, err := menucache.New(menucache.Config{Source: st})
+	if err != nil {
+		return nil, 0, err
+	}
 	mux := http.NewServeMux()
-	httpapi.Register(mux, httpapi.Deps{Store: st, Menus: st, Ordering: svc})
+	httpapi.Register(mux, httpapi.Deps{Store: st, Menus: menus, Ordering: svc})
 	return httptest.NewServer(mux), r.ID, nil
 }
 
@@ -573,7 +578,7 @@ func intLiteral(x, customerID, number int64, afterCustomer, afterNumber bool) st
 
 // quote writes s as an SQL string literal. pgbench reads every ":name" in a
 // script as a variable, quotes or not, so a colon is written as an escape
-// in an E'' literal: the server still sees the same constant.
+// in an E” literal: the server still sees the same constant.
 func quote(s string) string {
 	if !strings.Contains(s, ":") {
 		return "'" + strings.ReplaceAll(s, "'", "''") + "'"

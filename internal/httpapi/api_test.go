@@ -15,6 +15,7 @@ import (
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
@@ -71,8 +72,13 @@ func setup(t *testing.T, dbURL string) *bundle {
 	pay := payment.NewTestProvider()
 	svc := ordering.New(st, pay, []byte("test-secret-test-secret"), ordering.WithClock(clk.Now),
 		ordering.WithChargeTimeout(5*time.Second))
+	menus, err := menucache.New(menucache.Config{Source: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { menus.Close() })
 	mux := http.NewServeMux()
-	httpapi.Register(mux, httpapi.Deps{Store: st, Menus: st, Ordering: svc})
+	httpapi.Register(mux, httpapi.Deps{Store: st, Menus: menus, Ordering: svc})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &bundle{srv: srv, store: st, fix: fix, payments: pay, orders: svc, clock: clk}

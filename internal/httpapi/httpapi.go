@@ -7,17 +7,18 @@ import (
 	"net/http"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 )
 
-// Deps are the API's dependencies, all required but Logger and ImageURL.
+// Deps are the API's dependencies, all required but Logger.
 type Deps struct {
-	Store    ladle.Store
-	Menus    ladle.MenuReader // the store, or a cache in front of it
+	Store ladle.Store
+	// Menus serves menu documents, pre-encoded with their ETag and image
+	// URLs (internal/menucache).
+	Menus    *menucache.Cache
 	Ordering *ordering.Service
 	Logger   *slog.Logger
-	// ImageURL turns an item's blob key into a URL ("" stays "").
-	ImageURL func(key string) string
 }
 
 // MaxBodyBytes bounds a request body. An order of MaxLines lines with notes
@@ -28,9 +29,6 @@ const MaxBodyBytes = 64 << 10
 func Register(mux *http.ServeMux, d Deps) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
-	}
-	if d.ImageURL == nil {
-		d.ImageURL = func(key string) string { return key }
 	}
 	mux.Handle("GET /api/v1/restaurants/{slug}/menu", handleMenu(d))
 	mux.Handle("POST /api/v1/restaurants/{slug}/orders", handleOrderCreate(d))

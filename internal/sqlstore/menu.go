@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -68,6 +69,14 @@ func loadMenu(ctx context.Context, tx *Tx, restaurantID int64) (*ladle.Menu, err
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
+	// Every group, attached or not, for the menu editor.
+	m.Groups = make([]ladle.ModifierGroup, 0, len(groups))
+	for _, g := range groups {
+		m.Groups = append(m.Groups, *g)
+	}
+	slices.SortFunc(m.Groups, func(a, b ladle.ModifierGroup) int {
+		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.ID, b.ID))
+	})
 
 	// Which groups hang off which item, in the item's order.
 	attached := map[int64][]ladle.ModifierGroup{}
