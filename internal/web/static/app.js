@@ -1,0 +1,471 @@
+// Ladle's pages: the cart, checkout, the order status page and the staff
+// board. Plain JavaScript, no build step. Each page marks what it needs with
+// data- attributes; this file wires up whatever it finds.
+//
+// State kept in the browser:
+//   localStorage   ladle.cart.<slug>            the cart: [{item_id, quantity, modifier_ids}]
+//   sessionStorage ladle.checkout-key.<slug>    the Idempotency-Key of the current checkout attempt
+//   sessionStorage ladle.checkout-draft.<slug>  what the guest typed at checkout
+// The key lives in sessionStorage so a reload of the checkout page (or a
+// second submit after one) continues the same attempt instead of starting a
+// new order; the status page forgets it once the order is placed.
+(function () {
+  'use strict';
+
+  var cartKey = function (slug) { return 'ladle.cart.' + slug; };
+  var attemptKey = function (slug) { return 'ladle.checkout-key.' + slug; };
+  var draftKey = function (slug) { return 'ladle.checkout-draft.' + slug; };
+
+  // Storage that still works (in memory) when the browser refuses it.
+  function storage(name) {
+    try {
+      var s = window[name];
+      s.setItem('ladle.probe', '1');
+      s.removeItem('ladle.probe');
+      return s;
+    } catch (e) {
+      var m = {};
+      return {
+        getItem: function (k) { return Object.prototype.hasOwnProperty.call(m, k) ? m[k] : null; },
+        setItem: function (k, v) { m[k] = String(v); },
+        removeItem: function (k) { delete m[k]; }
+      };
+    }
+  }
+  var local = storage('localStorage');
+  var session = storage('sessionStorage');
+
+  function readJSON(store, key, fallback) {
+    try {
+      var v = store.getItem(key);
+      return v ? JSON.parse(v) : fallback;
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  function menuData() {
+    var el = document.getElementById('menu-data');
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  // formatMoney writes minor units the way the server does (web/money.go).
+  function formatMoney(amount, cur) {
+    var neg = amount < 0;
+    var v = Math.abs(Math.round(amount));
+    var div = Math.pow(10, cur.digits);
+    var whole = String(Math.floor(v / div)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    var s = cur.symbol + whole;
+    if (cur.digits > 0) s += '.' + String(v % div).padStart(cur.digits, '0');
+    return (neg ? '-' : '') + s;
+  }
+
+  // parseMoney reads "2", "2.5", "$2.50" into minor units; NaN if invalid.
+  function parseMoney(text, cur) {
+    var s = String(text).trim().replace(cur.symbol.trim(), '').replace(/,/g, '').trim();
+    if (s === '') return 0;
+    var re = cur.digits > 0 ? new RegExp('^\\d{0,12}(\\.\\d{0,' + cur.digits + '})?$') : /^\d{0,12}$/;
+    if (!re.test(s) || s === '.') return NaN;
+    var parts = s.split('.');
+    var frac = (parts[1] || '').padEnd(cur.digits, '0');
+    return Number(parts[0] || '0') * Math.pow(10, cur.digits) + Number(frac || '0');
+  }
+
+  function newAttemptKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    // crypto.randomUUID needs a secure context; getRandomValues does not.
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return x.toString(16).padStart(2, '0'); }).join('');
+    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+  }
+
+  // ---- cart ----------------------------------------------------------------
+
+  function loadCart(slug) {
+    var c = readJSON(local, cartKey(slug), []);
+    if (!Array.isArray(c)) return [];
+    return c.filter(function (l) {
+      return l && Number.isInteger(l.item_id) && Number.isInteger(l.quantity) && l.quantity >= 1 && Array.isArray(l.modifier_ids);
+    });
+  }
+
+  function saveCart(slug, cart) {
+    if (cart.length) local.setItem(cartKey(slug), JSON.stringify(cart));
+    else local.removeItem(cartKey(slug));
+  }
+
+  // resolve prices a cart line from the menu on the page; null when the
+  // item or one of its modifiers is no longer on the menu.
+  function resolve(menu, line) {
+    var item = menu.items[String(line.item_id)];
+    if (!item) return null;
+    var unit = item.price, mods = [], found = 0;
+    item.groups.forEach(function (g) {
+      g.modifiers.forEach(function (m) {
+        if (line.modifier_ids.indexOf(m.id) >= 0) {
+          unit += m.price;
+          mods.push(m.name);
+          found++;
+        }
+      });
+    });
+    if (found !== line.modifier_ids.length) return null;
+    return { name: item.name, mods: mods, unit: unit, total: unit * line.quantity, available: item.available };
+  }
+
+  function sameLine(a, b) {
+    return a.item_id === b.item_id && a.modifier_ids.join(',') === b.modifier_ids.join(',');
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // renderCart fills a cart box (the menu's aside or checkout's summary) and
+  // returns the subtotal. editable adds quantity buttons.
+  function renderCart(box, menu, cart, editable, onChange) {
+    var list = box.querySelector('[data-cart-lines]');
+    var empty = box.querySelector('[data-cart-empty]');
+    var totals = box.querySelector('[data-cart-totals]');
+    list.textContent = '';
+    var subtotal = 0;
+    cart.forEach(function (line, i) {
+      var r = resolve(menu, line);
+      if (!r) return;
+      subtotal += r.total;
+      var li = el('li', 'cart-line');
+      li.appendChild(el('span', 'qty', line.quantity + '×'));
+      var main = el('span', 'line-main');
+      main.appendChild(el('span', 'line-name', r.name));
+      if (r.mods.length) main.appendChild(el('span', 'mods', r.mods.join(', ')));
+      li.appendChild(main);
+      li.appendChild(el('span', 'amount', formatMoney(r.total, menu.currency)));
+      if (editable) {
+        var ctl = el('span', 'line-controls');
+        var minus = el('button', 'chip', '−');
+        minus.type = 'button';
+        minus.setAttribute('aria-label', 'One less ' + r.name);
+        minus.addEventListener('click', function () { onChange(i, line.quantity - 1); });
+        var plus = el('button', 'chip', '+');
+        plus.type = 'button';
+        plus.setAttribute('aria-label', 'One more ' + r.name);
+        plus.disabled = line.quantity >= 99;
+        plus.addEventListener('click', function () { onChange(i, line.quantity + 1); });
+        var rm = el('button', 'chip link', 'Remove');
+        rm.type = 'button';
+        rm.setAttribute('aria-label', 'Remove ' + r.name);
+        rm.addEventListener('click', function () { onChange(i, 0); });
+        ctl.appendChild(minus);
+        ctl.appendChild(plus);
+        ctl.appendChild(rm);
+        li.appendChild(ctl);
+      }
+      list.appendChild(li);
+    });
+    var has = list.children.length > 0;
+    if (empty) empty.hidden = has;
+    if (totals) totals.hidden = !has;
+    box.querySelectorAll('[data-cart-subtotal]').forEach(function (e) { e.textContent = formatMoney(subtotal, menu.currency); });
+    return subtotal;
+  }
+
+  function cartCount(cart) {
+    return cart.reduce(function (n, l) { return n + l.quantity; }, 0);
+  }
+
+  // ---- menu page -------------------------------------------------------------
+
+  function initMenu(root) {
+    var slug = root.dataset.slug;
+    var menu = menuData();
+    var box = document.querySelector('[data-cart]');
+    var bar = document.querySelector('[data-cart-bar]');
+    var checkout = box.querySelector('[data-checkout-link]');
+
+    function refresh() {
+      var cart = loadCart(slug).filter(function (l) { return resolve(menu, l); });
+      var subtotal = renderCart(box, menu, cart, true, function (i, qty) {
+        var c = loadCart(slug).filter(function (l) { return resolve(menu, l); });
+        if (qty <= 0) c.splice(i, 1);
+        else c[i].quantity = Math.min(qty, 99);
+        saveCart(slug, c);
+        refresh();
+      });
+      var n = cartCount(cart);
+      document.querySelectorAll('[data-cart-count]').forEach(function (e) { e.textContent = String(n); });
+      document.querySelectorAll('[data-cart-items]').forEach(function (e) { e.textContent = n + (n === 1 ? ' item' : ' items'); });
+      document.querySelectorAll('[data-cart-subtotal]').forEach(function (e) { e.textContent = formatMoney(subtotal, menu.currency); });
+      if (bar) bar.hidden = n === 0;
+      checkout.setAttribute('aria-disabled', n === 0 ? 'true' : 'false');
+    }
+
+    checkout.addEventListener('click', function (ev) {
+      if (checkout.getAttribute('aria-disabled') === 'true') ev.preventDefault();
+    });
+
+    document.querySelectorAll('form.add-form').forEach(function (form) {
+      var error = form.querySelector('.form-error');
+      // Checkbox groups with a maximum: once it is reached, the other boxes
+      // are disabled, so the rule is visible before "Add" is pressed.
+      form.querySelectorAll('fieldset.group').forEach(function (fs) {
+        var max = Number(fs.dataset.max);
+        var boxes = fs.querySelectorAll('input[type=checkbox]');
+        if (!boxes.length || max <= 0) return;
+        fs.addEventListener('change', function () {
+          var n = fs.querySelectorAll('input[type=checkbox]:checked').length;
+          boxes.forEach(function (b) { b.disabled = !b.checked && n >= max; });
+        });
+      });
+      form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var ids = [], problem = '';
+        form.querySelectorAll('fieldset.group').forEach(function (fs) {
+          var chosen = Array.prototype.map.call(fs.querySelectorAll('input:checked'), function (i) { return i.value; })
+            .filter(function (v) { return v !== ''; }).map(Number);
+          var min = Number(fs.dataset.min), max = Number(fs.dataset.max);
+          if (chosen.length < min) problem = problem || ('Choose ' + (min === max ? '' : 'at least ') + min + ' from ' + fs.dataset.name + '.');
+          if (max > 0 && chosen.length > max) problem = problem || ('Choose at most ' + max + ' from ' + fs.dataset.name + '.');
+          ids = ids.concat(chosen);
+        });
+        var qty = parseInt(form.elements.quantity.value, 10);
+        if (!(qty >= 1 && qty <= 99)) problem = problem || 'Quantity must be between 1 and 99.';
+        error.hidden = !problem;
+        error.textContent = problem;
+        if (problem) return;
+        ids.sort(function (a, b) { return a - b; });
+        var line = { item_id: Number(form.dataset.itemId), quantity: qty, modifier_ids: ids };
+        var cart = loadCart(slug);
+        var same = cart.filter(function (l) { return sameLine(l, line); })[0];
+        if (same) same.quantity = Math.min(99, same.quantity + qty);
+        else cart.push(line);
+        saveCart(slug, cart);
+        form.elements.quantity.value = '1';
+        var btn = form.querySelector('button[type=submit]');
+        btn.textContent = 'Added ✓';
+        btn.classList.add('added');
+        setTimeout(function () { btn.textContent = 'Add to cart'; btn.classList.remove('added'); }, 1200);
+        refresh();
+      });
+    });
+
+    window.addEventListener('storage', function (ev) {
+      if (ev.key === cartKey(slug)) refresh();
+    });
+    refresh();
+  }
+
+  // ---- checkout ----------------------------------------------------------------
+
+  var draftFields = ['name', 'email', 'phone', 'pickup', 'coupon', 'tip', 'marketing', 'payment', 'card_token'];
+
+  function saveDraft(form, slug) {
+    var d = {};
+    draftFields.forEach(function (n) {
+      var f = form.elements[n];
+      if (!f) return;
+      if (f.type === 'checkbox') d[n] = f.checked;
+      else d[n] = f.value; // RadioNodeList has .value too
+    });
+    session.setItem(draftKey(slug), JSON.stringify(d));
+  }
+
+  function restoreDraft(form, slug) {
+    var d = readJSON(session, draftKey(slug), null);
+    if (!d) return;
+    draftFields.forEach(function (n) {
+      var f = form.elements[n];
+      if (!f || !(n in d)) return;
+      if (f.type === 'checkbox') f.checked = !!d[n];
+      else if (f.tagName === 'SELECT') {
+        if (Array.prototype.some.call(f.options, function (o) { return o.value === d[n]; })) f.value = d[n];
+      } else f.value = d[n];
+    });
+  }
+
+  function initCheckout(form) {
+    var slug = form.dataset.slug;
+    var menu = menuData();
+    var summary = document.querySelector('[data-summary]');
+    var placeBtn = form.querySelector('[data-place-order]');
+    var progress = form.querySelector('[data-progress]');
+
+    // One key per checkout attempt. "rotate" means the server ended the
+    // last attempt (declined card, refused order, duplicate to confirm):
+    // start a new one. Otherwise continue the attempt this tab already has.
+    var key = session.getItem(attemptKey(slug));
+    if (form.dataset.keyMode === 'rotate' || !key) {
+      key = newAttemptKey();
+      session.setItem(attemptKey(slug), key);
+    }
+    form.elements.idempotency_key.value = key;
+
+    if (form.dataset.fresh) restoreDraft(form, slug);
+    else saveDraft(form, slug);
+
+    // Items the server reported sold out leave the cart.
+    var soldOut = (form.dataset.soldOut || '').split(',').filter(Boolean).map(Number);
+    var removed = [];
+    var cart = loadCart(slug).filter(function (l) {
+      var r = resolve(menu, l);
+      var gone = !r || !r.available || soldOut.indexOf(l.item_id) >= 0;
+      if (gone) removed.push(r ? r.name : 'An item');
+      return !gone;
+    });
+    saveCart(slug, cart);
+    if (removed.length && !document.getElementById('checkout-notice')) {
+      var note = el('div', 'alert error', removed.join(', ') + (removed.length > 1 ? ' are' : ' is') + ' no longer available and was taken out of your cart.');
+      note.setAttribute('role', 'alert');
+      form.parentNode.parentNode.insertBefore(note, form.parentNode);
+    }
+    form.elements.cart.value = JSON.stringify(cart);
+
+    var tipField = form.elements.tip;
+    function totals() {
+      var subtotal = renderCart(summary, menu, cart, false);
+      var tip = parseMoney(tipField.value, menu.currency);
+      if (isNaN(tip)) tip = 0;
+      var tax = Math.floor((subtotal * menu.tax_rate_bp + 5000) / 10000);
+      summary.querySelector('[data-cart-tax]').textContent = formatMoney(tax, menu.currency);
+      summary.querySelector('[data-cart-tip]').textContent = formatMoney(tip, menu.currency);
+      summary.querySelector('[data-cart-total]').textContent = formatMoney(subtotal + tax + tip, menu.currency);
+      placeBtn.disabled = cart.length === 0;
+      return subtotal;
+    }
+    var subtotal = totals();
+
+    var presets = form.querySelector('[data-tip-presets]');
+    if (presets) {
+      presets.hidden = false;
+      presets.addEventListener('click', function (ev) {
+        var b = ev.target.closest('[data-tip-percent]');
+        if (!b) return;
+        var pct = Number(b.dataset.tipPercent);
+        var tip = Math.round(subtotal * pct / 100);
+        tipField.value = pct === 0 ? '' : (tip / Math.pow(10, menu.currency.digits)).toFixed(menu.currency.digits);
+        totals();
+        saveDraft(form, slug);
+      });
+    }
+
+    var cardField = form.querySelector('[data-card-field]');
+    function paymentChanged() {
+      var card = form.elements.payment.value !== 'pay_at_pickup';
+      cardField.hidden = !card;
+      form.elements.card_token.required = card;
+    }
+    paymentChanged();
+
+    form.addEventListener('input', function () { totals(); saveDraft(form, slug); });
+    form.addEventListener('change', function () { paymentChanged(); saveDraft(form, slug); });
+
+    // One submit per attempt: the first disables the buttons and shows
+    // progress; any later submit event (double click, Enter) is dropped.
+    var submitting = false;
+    form.addEventListener('submit', function (ev) {
+      if (submitting) {
+        ev.preventDefault();
+        return;
+      }
+      if (cart.length === 0) {
+        ev.preventDefault();
+        return;
+      }
+      // A disabled button's name/value is not sent, so copy "Place it
+      // again" into the hidden field before disabling it.
+      // (form.elements.confirm_duplicate would be a list: the dialog's
+      // button belongs to the form too.)
+      if (ev.submitter && ev.submitter.name === 'confirm_duplicate') form.querySelector('input[name=confirm_duplicate]').value = '1';
+      submitting = true;
+      saveDraft(form, slug);
+      document.querySelectorAll('[data-place-order], [data-place-again]').forEach(function (b) {
+        b.disabled = true;
+        b.setAttribute('aria-busy', 'true');
+      });
+      placeBtn.textContent = 'Placing your order…';
+      progress.hidden = false;
+      var dialog = document.getElementById('duplicate-dialog');
+      if (dialog && dialog.open) dialog.close();
+    });
+
+    var dup = document.getElementById('duplicate-dialog');
+    if (dup && typeof dup.showModal === 'function') {
+      dup.close();
+      dup.showModal();
+    }
+  }
+
+  // A page restored from the back/forward cache would show a disabled form
+  // for an attempt that is over: load it afresh instead.
+  window.addEventListener('pageshow', function (ev) {
+    if (ev.persisted && document.querySelector('[data-checkout-form], [data-placing]')) location.reload();
+  });
+
+  // ---- "still placing" page --------------------------------------------------------
+
+  function initPlacing(root) {
+    var form = root.querySelector('[data-placing-form]');
+    var btn = form.querySelector('button');
+    var sent = false;
+    function send() {
+      if (sent) return false;
+      sent = true;
+      btn.disabled = true;
+      return true;
+    }
+    form.addEventListener('submit', function (ev) { if (!send()) ev.preventDefault(); });
+    var secs = Number(root.dataset.retry);
+    if (secs > 0) {
+      setTimeout(function () { if (send()) form.submit(); }, secs * 1000);
+    }
+  }
+
+  // ---- order status page -----------------------------------------------------------
+
+  function initOrder(root) {
+    var from = root.dataset.fromCheckout;
+    if (!from) return;
+    var slug = root.dataset.slug;
+    // The attempt is over either way; the cart only goes once it is ordered.
+    if (from === 'placed') local.removeItem(cartKey(slug));
+    session.removeItem(attemptKey(slug));
+    session.removeItem(draftKey(slug));
+    var url = new URL(location.href);
+    url.searchParams.delete('placed');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+  }
+
+  // ---- staff board -------------------------------------------------------------------
+
+  // The board reloads itself every 30 s, unless someone is in the middle of
+  // something (typing a cancel reason, an open menu).
+  function initBoard() {
+    setInterval(function () {
+      if (document.hidden) return;
+      var a = document.activeElement;
+      if (a && (a.tagName === 'INPUT' || a.tagName === 'TEXTAREA')) return;
+      if (document.querySelector('details[open]')) return;
+      location.reload();
+    }, 30000);
+  }
+
+  function init() {
+    var m = document.querySelector('[data-menu-page]');
+    if (m) initMenu(m);
+    var c = document.querySelector('[data-checkout-form]');
+    if (c) initCheckout(c);
+    var p = document.querySelector('[data-placing]');
+    if (p) initPlacing(p);
+    var o = document.querySelector('[data-order-page]');
+    if (o) initOrder(o);
+    if (document.querySelector('[data-board]')) initBoard();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

@@ -1,0 +1,82 @@
+// Package web is Ladle's server-rendered HTML: the guest storefront (menu,
+// cart, checkout, order status) and the staff pages (login, order board).
+//
+// Pages are html/template files and plain JS/CSS, all embedded: there is no
+// front-end build step. The checkout form posts to this package, which calls
+// the ordering service directly (the same Idempotency-Key protocol as the
+// JSON API), so a guest without JavaScript can still place an order once
+// the cart is filled.
+package web
+
+import (
+	"html/template"
+	"log/slog"
+	"net/http"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/live"
+	"github.com/ladle-dev/ladle/internal/ordering"
+)
+
+// Deps are everything the web pages need. Store, Ordering and Auth are
+// required; the rest have defaults.
+type Deps struct {
+	Store ladle.Store
+	// Menus serves menu documents to the storefront (a cache in front of the
+	// store); nil reads from Store. Checkout never prices from it.
+	Menus    ladle.MenuReader
+	Ordering *ordering.Service
+	Auth     *auth.Manager
+	Logger   *slog.Logger
+	// ImageURL maps an item's image key to the URL the browser loads; nil
+	// shows no images.
+	ImageURL func(key string) string
+	// Now is the clock (pickup slots, "today" on the staff board).
+	Now ladle.Clock
+	// TrustedOrigins may post to state-changing routes from another origin
+	// (e.g. "https://admin.example.com"); normally empty.
+	TrustedOrigins []string
+	// MenuChanged is called after each menu edit commits (menucache's
+	// Invalidate), so every process drops the old menu; nil when nothing
+	// caches menus. (menu_editor.go)
+	MenuChanged MenuChangedFunc
+	// Images stores uploaded item photos (a blob.Store); nil turns image
+	// upload off. (menu_editor_image.go)
+	Images ImageStore
+	// Live feeds the staff board and the guest's status page with
+	// server-sent events (live.go); nil leaves them to their timed reloads.
+	Live *live.Hub
+	// Deliveries backs /admin/…/mailbox and /admin/…/dead-letters
+	// (admin_mailbox.go); nil turns those pages off.
+	Deliveries Deliveries
+}
+
+// server holds the parsed templates and the dependencies.
+type server struct {
+	Deps
+	pages  map[string]*template.Template
+	assets *assets
+}
+
+// New returns the web handler. Mount it at "/" beside the JSON API
+// ("/api/v1/"); it serves "/", "/r/…", "/orders/…", "/admin/…" and
+// "/static/…". It panics if a required dependency is missing or an embedded
+// template does not parse: both are programming errors caught by any test.
+func New(d Deps) http.Handler {
+	if d.Store == nil || d.Ordering == nil || d.Auth == nil {
+		panic("web: Deps.Store, Deps.Ordering and Deps.Auth are required")
+	}
+	if d.Menus == nil {
+		d.Menus = d.Store
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = ladle.Now
+	}
+	s := &server{Deps: d, assets: loadAssets()}
+	s.pages = s.parseTemplates()
+	return s.routes()
+}
