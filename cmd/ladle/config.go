@@ -26,6 +26,7 @@ type config struct {
 	PublicURL   string
 	Shutdown    time.Duration
 	RedisURL    string
+	RedisPrefix string
 	BlobURL     string
 	CDNURL      string
 
@@ -48,6 +49,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "the URL guests reach Ladle at, for links in emails")
 	fset.DurationVar(&c.Shutdown, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
 	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
+	fset.StringVar(&c.RedisPrefix, "redis-prefix", "ladle:", "start of every Redis key and channel (the database's instance id follows it)")
 	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")
 	fset.StringVar(&c.CDNURL, "cdn-url", "", "serve images through this CDN base URL instead of /media/ (empty: served by Ladle)")
 	fset.Usage = func() {

@@ -138,7 +138,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("blob store: %w", err)
 		}
 		imageURL := imaging.URLFunc(cfg.CDNURL)
-		menus, err := newMenuCache(cfg, store, imageURL, reg, log)
+		menus, err := newMenuCache(ctx, cfg, store, imageURL, reg, log)
 		if err != nil {
 			return err
 		}
@@ -193,15 +193,23 @@ func displayAddr(a net.Addr) string {
 // newMenuCache builds the menu cache: in-process, plus Redis as a second
 // tier (and the invalidation channel between API processes) when
 // --redis-url is set.
-func newMenuCache(cfg *config, store *sqlstore.Store, imageURL func(string) string, reg prometheus.Registerer, log *slog.Logger) (*menucache.Cache, error) {
+func newMenuCache(ctx context.Context, cfg *config, store *sqlstore.Store, imageURL func(string) string, reg prometheus.Registerer, log *slog.Logger) (*menucache.Cache, error) {
 	mc := menucache.Config{Source: store, ImageURL: imageURL, Registerer: reg, Logger: log}
 	if cfg.RedisURL != "" {
 		rc, err := menucache.OpenRedis(cfg.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
-		mc.Redis = rc
-		mc.Bus = menucache.NewRedisBus(rc, "")
+		// Keys and the invalidation channel carry the database's instance
+		// id: processes of one deployment share them, and two deployments
+		// that share a Redis but not a database never see each other's menus.
+		id, err := store.InstanceID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		prefix := cfg.RedisPrefix + id + ":"
+		mc.Redis, mc.RedisPrefix = rc, prefix
+		mc.Bus = menucache.NewRedisBus(rc, prefix+"menucache:invalidate")
 	}
 	return menucache.New(mc)
 }
