@@ -18,6 +18,8 @@ same run (alternating rounds), the ratio, and the conditions.
 
   orders   order placement over HTTP on PostgreSQL beside pgbench running the
            same SQL statements; the same HTTP load on SQLite
+  menu     the cached menu API beside a bare net/http handler writing the
+           same bytes; also 304s and the uncached endpoint
 `
 
 // runBench runs `ladle bench NAME [flags]`.
@@ -46,6 +48,19 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		return bench.Orders(ctx, cfg)
+	case "menu":
+		cfg := bench.MenuConfig{Out: stdout}
+		fset.IntVar(&cfg.Clients, "clients", 16, "concurrent keep-alive connections")
+		fset.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time per server per round")
+		fset.DurationVar(&cfg.Warmup, "warmup", 300*time.Millisecond, "unmeasured warm-up per server per round")
+		fset.IntVar(&cfg.Rounds, "rounds", 5, "alternating rounds; the table shows medians over them")
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		return bench.Menu(ctx, cfg)
 	default:
 		fmt.Fprint(stderr, benchUsage)
 		return fmt.Errorf("unknown benchmark %q", name)

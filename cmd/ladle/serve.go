@@ -20,6 +20,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/blob"
 	"github.com/ladle-dev/ladle/internal/demo"
 	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/httpserver"
 	"github.com/ladle-dev/ladle/internal/imaging"
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
@@ -151,7 +152,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 
 	srv := &http.Server{
-		Handler:           withMiddleware(mux, log),
+		Handler:           httpserver.Wrap(mux, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,6 +35,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/demo"
 	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/httpserver"
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
@@ -248,7 +250,7 @@ func benchServer(ctx context.Context, st *sqlstore.Store) (*httptest.Server, int
 	}
 	mux := http.NewServeMux()
 	httpapi.Register(mux, httpapi.Deps{Store: st, Menus: menus, Ordering: svc})
-	return httptest.NewServer(mux), r.ID, nil
+	return httptest.NewServer(httpserver.Wrap(mux, slog.New(slog.DiscardHandler))), r.ID, nil
 }
 
 // menuLines picks a realistic two-line order from the demo menu: an item

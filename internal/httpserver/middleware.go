@@ -1,4 +1,7 @@
-package main
+// Package httpserver holds what every Ladle HTTP server wraps around its
+// routes: panic recovery, security headers, metrics by route pattern and
+// logs of failed or slow requests.
+package httpserver
 
 import (
 	"log/slog"
@@ -52,10 +55,10 @@ func (w *statusWriter) Flush() {
 	}
 }
 
-// withMiddleware adds, around every route: panic recovery (a problem 500,
-// never a dropped connection), security headers, metrics by route pattern
-// and a log line for errors and slow requests.
-func withMiddleware(mux *http.ServeMux, log *slog.Logger) http.Handler {
+// Wrap adds, around every route of mux: panic recovery (a problem 500, never
+// a dropped connection), security headers, metrics by route pattern and a
+// log line for errors and slow requests.
+func Wrap(mux *http.ServeMux, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
