@@ -4,7 +4,8 @@
 # LADLE_TEST_REDIS_URL and LADLE_TEST_NATS_URL are set (.ci/run sets them);
 # browser tests run when chromium is installed.
 GO ?= go
-RACE_PKGS = ./internal/ordering/... ./internal/httpapi/... ./internal/sqlstore/...
+RACE_PKGS = ./internal/ordering/... ./internal/httpapi/... ./internal/sqlstore/... ./internal/menucache/... \
+	./internal/worker/... ./internal/live/... ./internal/outbox/... ./internal/events/...
 
 .PHONY: test run bench fmt vet
 test: fmt vet

@@ -30,6 +30,16 @@ type config struct {
 	BlobURL     string
 	CDNURL      string
 
+	NATSURL           string
+	NATSListen        string
+	NATSSync          string
+	SMTPURL           string
+	MailFrom          string
+	MailTemplates     string
+	WorkerConcurrency int
+	AckWait           time.Duration
+	SMTPTimeout       time.Duration
+
 	getenv func(string) string // for settings read from the environment only (AWS credentials)
 }
 
@@ -48,6 +58,15 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fset.StringVar(&c.PublicURL, "public-url", "http://localhost:8080", "the URL guests reach Ladle at, for links in emails")
 	fset.DurationVar(&c.Shutdown, "shutdown-timeout", 20*time.Second, "how long a graceful shutdown may take")
+	fset.StringVar(&c.NATSURL, "nats-url", "", "external NATS with JetStream, e.g. nats://host:4222 (empty: run the embedded server, file store in the data dir)")
+	fset.StringVar(&c.NATSListen, "nats-listen", "", "also let other processes reach the embedded NATS at this address, e.g. 127.0.0.1:4222 (empty: in-process only)")
+	fset.StringVar(&c.NATSSync, "nats-sync", "always", "embedded JetStream fsync: always (every message is on disk before it is acknowledged) or an interval such as 1s (faster; a power loss can lose the last interval)")
+	fset.StringVar(&c.SMTPURL, "smtp-url", "", "send email through smtp://user:pass@host:587 (STARTTLS), smtps://… or ?tls=none, ?pool=N (empty: the dev mailbox at /admin/…/mailbox)")
+	fset.StringVar(&c.MailFrom, "mail-from", "Ladle <orders@ladle.localhost>", "the From address of every email")
+	fset.StringVar(&c.MailTemplates, "mail-templates", "", "folder of per-restaurant email template overrides (empty: the built-in templates)")
+	fset.IntVar(&c.WorkerConcurrency, "worker-concurrency", 32, "handlers per email consumer in this process")
+	fset.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how soon an event whose worker died is delivered again")
+	fset.DurationVar(&c.SMTPTimeout, "smtp-timeout", 30*time.Second, "bound on one hand-over to the SMTP server")
 	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
 	fset.StringVar(&c.RedisPrefix, "redis-prefix", "ladle:", "start of every Redis key and channel (the database's instance id follows it)")
 	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")

@@ -18,7 +18,9 @@ import (
 
 	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/blob"
+	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/demo"
+	"github.com/ladle-dev/ladle/internal/events"
 	"github.com/ladle-dev/ladle/internal/httpapi"
 	"github.com/ladle-dev/ladle/internal/httpserver"
 	"github.com/ladle-dev/ladle/internal/imaging"
@@ -107,6 +109,30 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		bg.Go(func() { orders.Run(bgCtx, 5*time.Second) })
 	}
 
+	// The event system: the outbox relay (every role), the email workers
+	// (worker, all) and the live feed for screens (api, all).
+	natsSync, err := broker.ParseSync(cfg.NATSSync)
+	if err != nil {
+		return fmt.Errorf("--nats-sync: %w", err)
+	}
+	instance, err := store.InstanceID(ctx)
+	if err != nil {
+		return err
+	}
+	// One stream per database: deployments that share a NATS but not a
+	// database never see each other's events.
+	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir,
+		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSSync: natsSync,
+		Stream: "LADLE_EVENTS_" + strings.ToUpper(instance[:12]), SubjectPrefix: "ladle." + instance[:12] + ".events",
+		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
+		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,
+		AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Logger: log}, store,
+		func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) })
+	if err != nil {
+		return err
+	}
+	defer ev.Stop()
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -148,7 +174,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		mux.Handle("GET /media/", imaging.Handler(blobs, log))
 		// The storefront and staff pages own everything the patterns above do not.
 		mux.Handle("/", web.New(web.Deps{Store: store, Menus: menus, Ordering: orders, Auth: authMgr, Logger: log,
-			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate}))
+			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store}))
 	}
 
 	srv := &http.Server{
@@ -157,6 +183,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if ev.Hub != nil {
+		// Live streams never end on their own: closing the hub ends them, so
+		// a graceful shutdown does not wait its whole timeout for them.
+		srv.RegisterOnShutdown(ev.Hub.Close)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

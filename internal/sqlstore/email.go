@@ -66,6 +66,77 @@ func (s *Store) ReserveEmail(ctx context.Context, e *ladle.Email) (created bool,
 	return created, err
 }
 
+// DeliverEmail stores e as sent, with the consumer's inbox row, in one
+// transaction, unless the consumer already has an email for the event
+// (then it loads that one into e and created is false). It is the whole
+// protocol for a transport whose delivery is this very record (the dev
+// mailbox): reserve, send and mark sent at once, so a crash leaves either
+// nothing or the delivered email.
+func (s *Store) DeliverEmail(ctx context.Context, e *ladle.Email) (created bool, err error) {
+	err = s.withTx(ctx, func(tx *Tx) error {
+		created, err = deliverEmail(ctx, tx, e, ts(s.now()))
+		return err
+	})
+	return created, err
+}
+
+// DeliverEmails is DeliverEmail for several emails in one transaction: one
+// commit (one fsync) for all of them. The worker groups concurrent
+// deliveries this way (group commit). If any fails, none is stored.
+func (s *Store) DeliverEmails(ctx context.Context, es []*ladle.Email) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		sent := ts(s.now())
+		for _, e := range es {
+			if _, err := deliverEmail(ctx, tx, e, sent); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func deliverEmail(ctx context.Context, tx *Tx, e *ladle.Email, sent time.Time) (created bool, err error) {
+	if e.Consumer == "" || e.EventID == "" {
+		return false, invalid("email", "needs a consumer and an event id")
+	}
+	now := ts(e.CreatedAt)
+	if e.CreatedAt.IsZero() {
+		now = sent
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
+		from_addr, to_addr, subject, text_body, html_body, message_id, status, attempts, transport, created_at, updated_at, sent_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sent', 1, $12, $13, $14, $14)
+		ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
+		e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
+		e.MessageID, e.Transport, now, sent).Scan(&id)
+	switch {
+	case err == nil:
+		e.ID, e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = id, ladle.EmailSent, "", 1, now, sent, &sent
+		_, err = markProcessed(ctx, tx, e.Consumer, e.EventID, sent)
+		return true, err
+	case errors.Is(err, sql.ErrNoRows):
+		if err := scanEmail(tx.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails
+			WHERE consumer = $1 AND event_id = $2`, e.Consumer, e.EventID), e); err != nil {
+			return false, err
+		}
+		if e.Status == ladle.EmailSent {
+			return false, nil
+		}
+		// Recorded earlier as queued or failed (an attempt that could not
+		// deliver, now replayed): deliver that stored email.
+		if _, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sent', sent_at = $1, updated_at = $1, error = '',
+			attempts = attempts + 1, lease_until = NULL WHERE id = $2`, sent, e.ID); err != nil {
+			return false, err
+		}
+		e.Status, e.Error, e.Attempts, e.UpdatedAt, e.SentAt = ladle.EmailSent, "", e.Attempts+1, sent, &sent
+		_, err = markProcessed(ctx, tx, e.Consumer, e.EventID, sent)
+		return false, err
+	default:
+		return false, fmt.Errorf("sqlstore: deliver email: %w", err)
+	}
+}
+
 // ClaimEmail leases the email to the caller for one attempt, until
 // now+lease, and counts the attempt. It fails to claim (claimed false) when
 // the email was sent already (status is then EmailSent) or another sender

@@ -413,3 +413,50 @@ func TestDeadLetters(t *testing.T) {
 		}
 	})
 }
+
+func TestDeliverEmail(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		f := storetest.Seed(t, s)
+		mk := func(ev string) *ladle.Email {
+			return &ladle.Email{RestaurantID: f.Restaurant.ID, Consumer: "receipt", EventID: ev, Kind: "receipt",
+				From: "a@b.c", To: "d@e.f", Subject: "s " + ev, Text: "t", MessageID: ev + "@x", Transport: "mailbox", CreatedAt: ladle.Now()}
+		}
+		e := mk("evt-1")
+		if created, err := s.DeliverEmail(ctx, e); err != nil || !created || e.Status != ladle.EmailSent || e.SentAt == nil {
+			t.Fatalf("deliver: %v %v %+v", created, err, e)
+		}
+		if done, _ := s.Processed(ctx, "receipt", "evt-1"); !done {
+			t.Fatal("no inbox row with the delivery")
+		}
+		again := mk("evt-1")
+		again.Subject = "changed"
+		if created, err := s.DeliverEmail(ctx, again); err != nil || created || again.ID != e.ID || again.Subject != "s evt-1" {
+			t.Fatalf("second delivery: %v %v %+v", created, err, again)
+		}
+		// An earlier attempt left a failed record: a replay delivers it.
+		failed := mk("evt-2")
+		if _, err := s.ReserveEmail(ctx, failed); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EmailFailed(ctx, failed.ID, "bad address", true, ladle.Now()); err != nil {
+			t.Fatal(err)
+		}
+		replay := mk("evt-2")
+		if _, err := s.DeliverEmail(ctx, replay); err != nil || replay.ID != failed.ID || replay.Status != ladle.EmailSent {
+			t.Fatalf("replayed delivery: %v %+v", err, replay)
+		}
+		// A batch commits together.
+		batch := []*ladle.Email{mk("evt-3"), mk("evt-4"), mk("evt-1")}
+		if err := s.DeliverEmails(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if batch[0].ID == 0 || batch[1].ID == 0 || batch[2].ID != e.ID {
+			t.Fatalf("batch %+v", batch)
+		}
+		if counts, _ := s.EmailCounts(ctx, f.Restaurant.ID); counts[ladle.EmailSent] != 4 {
+			t.Fatalf("counts %v", counts)
+		}
+	})
+}

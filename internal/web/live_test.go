@@ -158,6 +158,16 @@ func TestGuestLiveStreamNeedsTheToken(t *testing.T) {
 	c := e.client()
 	c.get("/orders/"+o.ID+"/live?token=wrong").want(t, http.StatusNotFound)
 	c.get("/admin/r/"+itoa(e.fx.Restaurant.ID)+"/orders/live").want(t, http.StatusSeeOther)
+
+	// Without live updates configured, the streams say so once (no 404s in
+	// the browser's console, no reconnecting every two seconds).
+	plain := newEnv(t, "sqlite")
+	o2 := plain.place(plain.fx.Restaurant, plain.request("off@example.com"))
+	tok := plain.svc.AccessToken(o2.ID)
+	plain.client().get("/orders/"+o2.ID+"/live?token="+tok).want(t, http.StatusOK, "event: off", "retry: 86400000")
+	sc := plain.client()
+	sc.login(plain.staffA)
+	sc.get("/admin/r/"+itoa(plain.fx.Restaurant.ID)+"/orders/live").want(t, http.StatusOK, "event: off")
 }
 
 // TestBrowserLiveBoard: an order placed from the storefront appears on an
@@ -169,8 +179,10 @@ func TestBrowserLiveBoard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	staffTab := browser(t)
+	// The server first, the browsers after: cleanups run in reverse, so the
+	// browsers hang up their event streams before the server closes.
 	e := liveEnv(t)
+	staffTab := browser(t)
 	f := e.fx
 	board := e.srv.URL + "/admin/r/" + itoa(f.Restaurant.ID) + "/orders"
 	run(t, staffTab,

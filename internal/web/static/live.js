@@ -138,6 +138,11 @@
     }
 
     var es = new EventSource('/admin/r/' + m[1] + '/orders/live');
+    es.addEventListener('off', function () {
+      es.close();
+      if (status.parentNode) status.parentNode.removeChild(status);
+      if (sound.parentNode) sound.parentNode.removeChild(sound);
+    });
     es.addEventListener('hello', function () {
       status.className = 'live-status on';
       status.textContent = '● Live';
@@ -176,6 +181,7 @@
         location.reload();
       }
     }
+    es.addEventListener('off', function () { es.close(); });
     es.addEventListener('hello', function () {
       document.body.dataset.live = 'on';
       // A change made before the stream opened: compare with the page now.

@@ -1,0 +1,207 @@
+// Package events wires one process's part of Ladle's event system by role:
+// the broker connection (or the embedded server), the outbox relay, the
+// email workers and the live feed for screens. cmd/ladle calls Start and
+// Stop; everything else is in the packages it wires (broker, outbox, worker,
+// mail, live).
+//
+//	role    relay  email workers  live feed (SSE)
+//	api     yes    no             yes
+//	worker  yes    yes            no
+//	all     yes    yes            yes
+//
+// The relay runs in every role: it is cheap, it wakes on this process's own
+// commits, and several relays are safe (PostgreSQL: SKIP LOCKED; SQLite: one
+// process writes, and the broker drops re-published ids). Separate api and
+// worker processes need a broker both reach: an external NATS (--nats-url),
+// or one process's embedded server opened with --nats-listen and the other
+// pointed at it.
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ladle-dev/ladle/internal/broker"
+	"github.com/ladle-dev/ladle/internal/live"
+	"github.com/ladle-dev/ladle/internal/mail"
+	"github.com/ladle-dev/ladle/internal/outbox"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/worker"
+)
+
+// Config is the event system's share of `ladle serve`'s flags.
+type Config struct {
+	Role string // "api", "worker" or "all"
+
+	DataDir    string        // --data-dir: the embedded broker's store goes under it
+	NATSURL    string        // --nats-url: external NATS; empty runs the embedded server
+	NATSListen string        // --nats-listen: the embedded server's TCP address; empty: none
+	NATSSync   time.Duration // --nats-sync: broker.SyncAlways (default) or an interval
+	// Stream and SubjectPrefix name this deployment's stream and subjects
+	// (broker.Config; empty for the defaults). cmd/ladle derives them from
+	// the database's instance id, so deployments sharing a NATS never
+	// consume each other's events.
+	Stream        string
+	SubjectPrefix string
+
+	SMTPURL       string // --smtp-url: empty for the dev mailbox
+	MailFrom      string // --mail-from: sender address of every email
+	MailTemplates string // --mail-templates: per-restaurant template overrides; empty: built-in only
+	PublicURL     string // --public-url: base of the status links in emails
+
+	// WorkerConcurrency is each email consumer's handlers in this process
+	// (--worker-concurrency, default 32).
+	WorkerConcurrency int
+	// AckWait is how soon the broker redelivers an event whose worker died
+	// (--ack-wait, default 30s). A live worker keeps its events however
+	// long it works on them (it reports progress).
+	AckWait time.Duration
+	// Backoff overrides the email consumers' retry schedule
+	// (worker.DefaultBackoff); tests shorten it.
+	Backoff []time.Duration
+	// MaxAttempts overrides the deliveries an event gets before it becomes
+	// a dead letter (default 8). Deliveries to a worker that died count:
+	// that is what stops an event that crashes its worker every time.
+	MaxAttempts int
+	// SendTimeout bounds one hand-over to the SMTP server (--smtp-timeout,
+	// default 30s). An email whose sender died stays reserved for twice
+	// that (at most 10s more) before another worker sends it.
+	SendTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// System is a running event system.
+type System struct {
+	Broker    *broker.Broker
+	Relay     *outbox.Relay
+	Worker    *worker.Worker // nil in the api role
+	Hub       *live.Hub      // nil in the worker role: pass to web.Deps.Live
+	Feed      *live.Feed     // nil in the worker role
+	Transport mail.Transport // nil in the api role
+}
+
+// Start starts the role's services against store. statusPath returns the
+// path of an order's guest status page with its access token, for the links
+// in emails; wire it as
+//
+//	func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) }
+//
+// An external NATS that is down does not fail Start: the services retry
+// until it is back, and orders are taken meanwhile (they wait in the
+// outbox).
+func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath func(orderID string) string) (*System, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	switch cfg.Role {
+	case "api", "worker", "all":
+	default:
+		return nil, fmt.Errorf("events: unknown role %q", cfg.Role)
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.NATSURL != "" && cfg.NATSListen != "" {
+		return nil, errors.New("events: --nats-listen is for the embedded server; it cannot be used with --nats-url")
+	}
+	sys := &System{}
+	ok := false
+	defer func() {
+		if !ok {
+			sys.Stop()
+		}
+	}()
+	var err error
+	sys.Broker, err = broker.Open(ctx, broker.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen,
+		SyncInterval: cfg.NATSSync, Stream: cfg.Stream, SubjectPrefix: cfg.SubjectPrefix,
+		Name: "ladle-" + cfg.Role, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+
+	sys.Relay = outbox.New(outbox.Config{Store: store, Publisher: sys.Broker, Logger: cfg.Logger})
+	store.OnEventsCommitted(sys.Relay.Wake)
+	if err := sys.Relay.Start(ctx); err != nil {
+		return nil, err
+	}
+
+	if cfg.Role != "api" {
+		if sys.Transport, err = mail.Open(cfg.SMTPURL); err != nil {
+			return nil, err
+		}
+		tpl, err := mail.NewTemplates(cfg.MailTemplates)
+		if err != nil {
+			return nil, err
+		}
+		from := cfg.MailFrom
+		if from == "" {
+			from = "Ladle <orders@localhost>"
+		}
+		cons, err := worker.EmailConsumers(worker.EmailConfig{
+			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
+			StatusURL:   worker.StatusLinker(cfg.PublicURL, statusPath),
+			Concurrency: cfg.WorkerConcurrency, AckWait: cfg.AckWait, SendTimeout: cfg.SendTimeout, Backoff: cfg.Backoff,
+			MaxAttempts: cfg.MaxAttempts,
+		})
+		if err != nil {
+			return nil, err
+		}
+		sys.Worker = worker.New(worker.Config{Broker: sys.Broker, DeadLetters: store, Logger: cfg.Logger}, cons...)
+		if err := sys.Worker.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Role != "worker" {
+		sys.Hub = live.NewHub()
+		sys.Feed = live.NewFeed(sys.Broker, sys.Hub, cfg.Logger)
+		if err := sys.Feed.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Logger.Info("event system started", "role", cfg.Role, "nats", natsDesc(cfg, sys.Broker),
+		"mail", transportName(sys.Transport))
+	ok = true
+	return sys, nil
+}
+
+func natsDesc(cfg Config, b *broker.Broker) string {
+	if b.Embedded() {
+		if u := b.ClientURL(); u != "" {
+			return "embedded, listening on " + u
+		}
+		return "embedded (in-process only)"
+	}
+	return cfg.NATSURL
+}
+
+func transportName(t mail.Transport) string {
+	if t == nil {
+		return "none (api role)"
+	}
+	return t.Name()
+}
+
+// Stop stops the services in the order that loses nothing: the workers
+// finish what they hold, the relay stops publishing, the live feed stops,
+// then the broker (and the embedded server) shut down.
+func (s *System) Stop() {
+	if s.Worker != nil {
+		s.Worker.Stop()
+	}
+	if s.Relay != nil {
+		s.Relay.Stop()
+	}
+	if s.Feed != nil {
+		s.Feed.Stop()
+	}
+	if s.Transport != nil {
+		s.Transport.Close()
+	}
+	if s.Broker != nil {
+		s.Broker.Close()
+	}
+}

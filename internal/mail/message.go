@@ -1,0 +1,168 @@
+// Package mail renders Ladle's emails (per-restaurant HTML and plain-text
+// templates) and sends them: over SMTP with pooled, reused connections, or
+// into the dev mailbox, where the email's own database record is the
+// delivered message and staff read it at /admin/mailbox.
+package mail
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Message is one rendered email, ready to send. It is what the worker stores
+// in the email's row before sending, so a resend after a crash sends the same
+// bytes (same Message-ID and Date) and a receiver can recognise the copy.
+type Message struct {
+	From      string // "Name <addr@host>" or "addr@host"
+	To        string // one recipient, same forms
+	Subject   string
+	Text      string // plain-text body
+	HTML      string // HTML body; optional
+	MessageID string // without angle brackets: "local@domain"
+	Date      time.Time
+}
+
+// Envelope returns the bare SMTP envelope addresses of m.
+func (m *Message) Envelope() (from, to string, err error) {
+	f, err := parseAddress("From", m.From)
+	if err != nil {
+		return "", "", err
+	}
+	t, err := parseAddress("To", m.To)
+	if err != nil {
+		return "", "", err
+	}
+	return f.Address, t.Address, nil
+}
+
+// Bytes renders m as an RFC 5322 message with CRLF line endings: a
+// multipart/alternative of quoted-printable text and HTML (text only when
+// HTML is empty).
+//
+// Header values are safe against injection: addresses are parsed and
+// re-encoded (an address cannot carry a line break), and any control
+// character in the subject or the Message-ID, CR and LF above all, is
+// replaced by a space before the value is encoded, so no value can start a
+// header of its own ("Subject: hi\r\nBcc: …" stays one Subject header).
+func (m *Message) Bytes() ([]byte, error) {
+	from, err := parseAddress("From", m.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := parseAddress("To", m.To)
+	if err != nil {
+		return nil, err
+	}
+	date := m.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	var buf bytes.Buffer
+	h := func(k, v string) { buf.WriteString(k + ": " + v + "\r\n") }
+	h("From", from.String())
+	h("To", to.String())
+	h("Subject", mime.QEncoding.Encode("utf-8", HeaderText(m.Subject)))
+	h("Date", date.UTC().Format(time.RFC1123Z))
+	if id := messageIDText(m.MessageID); id != "" {
+		h("Message-ID", "<"+id+">")
+	}
+	h("MIME-Version", "1.0")
+
+	if m.HTML == "" {
+		h("Content-Type", "text/plain; charset=utf-8")
+		h("Content-Transfer-Encoding", "quoted-printable")
+		buf.WriteString("\r\n")
+		if err := writeQP(&buf, m.Text); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	h("Content-Type", `multipart/alternative; boundary="`+mw.Boundary()+`"`)
+	buf.WriteString("\r\n")
+	for _, part := range []struct{ typ, text string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		w, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {part.typ + "; charset=utf-8"},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := writeQP(w, part.text); err != nil {
+			return nil, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	buf.Write(body.Bytes())
+	return buf.Bytes(), nil
+}
+
+// writeQP writes s quoted-printable with CRLF line breaks.
+func writeQP(w interface{ Write([]byte) (int, error) }, s string) error {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\n", "\r\n")
+	qp := quotedprintable.NewWriter(w)
+	if _, err := qp.Write([]byte(s)); err != nil {
+		return err
+	}
+	return qp.Close()
+}
+
+// HeaderText makes s safe as (unstructured) header text: every control
+// character, CR and LF included, becomes a space, and runs of spaces
+// collapse. Templates and stored names pass through it.
+func HeaderText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// messageIDText keeps only the characters a Message-ID's id-left@id-right
+// may hold, so a stored id cannot break the header either.
+func messageIDText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > ' ' && r < 0x7f && r != '<' && r != '>' && r != '"' && r != '\\' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// ErrBadAddress is wrapped by errors about an unusable address. Sending such
+// a message can never succeed: the worker treats it as permanent.
+var ErrBadAddress = errors.New("bad email address")
+
+func parseAddress(field, s string) (*mail.Address, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fmt.Errorf("%w: %s contains a line break", ErrBadAddress, field)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q: %v", ErrBadAddress, field, s, err)
+	}
+	a.Name = HeaderText(a.Name)
+	return a, nil
+}
+
+// Address formats a display name and an address as a From/To value, with
+// the name made header-safe (a restaurant called "A\r\nBcc: x" is just a
+// strange name).
+func Address(name, addr string) string {
+	return (&mail.Address{Name: HeaderText(name), Address: addr}).String()
+}

@@ -1,0 +1,74 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Transport delivers rendered messages.
+type Transport interface {
+	// Send delivers m. An error wrapping ErrPermanent will fail the same way
+	// on every retry (a rejected recipient, a malformed address); any other
+	// error is worth retrying later.
+	Send(ctx context.Context, m *Message) error
+	// Name is recorded with each email: "smtp" or "mailbox".
+	Name() string
+	Close() error
+}
+
+// ErrPermanent is wrapped by errors a retry cannot fix.
+var ErrPermanent = errors.New("permanent failure")
+
+// IsPermanent reports whether err is a delivery failure that a retry cannot
+// fix: an unusable address, or an SMTP 5xx reply.
+func IsPermanent(err error) bool {
+	if errors.Is(err, ErrPermanent) || errors.Is(err, ErrBadAddress) {
+		return true
+	}
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code >= 500 && se.Code < 600
+}
+
+// DevMailbox is the transport of the embedded default: nothing leaves the
+// machine. The worker stores every email's rendered message in its database
+// row before sending; with this transport that row, once marked sent, is the
+// delivered message, and the staff UI lists it at /admin/mailbox. Marking
+// sent, the inbox row and "delivery" are then one transaction, so the dev
+// mailbox receives every email exactly once, even across crashes.
+type DevMailbox struct{}
+
+// MailboxName is DevMailbox's Name.
+const MailboxName = "mailbox"
+
+// Send checks that m could be delivered (its addresses parse) and does
+// nothing else: see DevMailbox.
+func (DevMailbox) Send(_ context.Context, m *Message) error {
+	_, _, err := m.Envelope()
+	return err
+}
+
+func (DevMailbox) Name() string { return MailboxName }
+func (DevMailbox) Close() error { return nil }
+
+// Open returns the transport for a --smtp-url value: "" for the dev mailbox,
+// smtp:// or smtps:// for an SMTP relay (see NewSMTP).
+func Open(rawURL string) (Transport, error) {
+	if rawURL == "" || rawURL == MailboxName {
+		return DevMailbox{}, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("mail: smtp url: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "smtp", "smtps":
+		return NewSMTP(u)
+	default:
+		return nil, fmt.Errorf("mail: smtp url: unknown scheme %q (want smtp:// or smtps://)", u.Scheme)
+	}
+}

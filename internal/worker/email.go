@@ -1,0 +1,364 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/mail"
+)
+
+// Email consumers: the receipt on order.placed, "ready for pickup" on
+// order.status_changed to ready.
+//
+// # Exactly once, and where SMTP makes that impossible
+//
+// For each event the handler:
+//
+//  1. checks the inbox: processed already → done (ack);
+//  2. renders the email and reserves it: one row per (consumer, event id),
+//     holding the rendered message; a redelivery gets the stored row back,
+//     so every attempt sends the same bytes (same Message-ID, same Date);
+//  3. claims a lease on the row (one sender at a time, even when the broker
+//     redelivers to a second handler while the first is still sending);
+//  4. hands the message to the transport;
+//  5. marks the row sent and writes the inbox row, in one transaction;
+//  6. acks.
+//
+// Crash windows, and what closes each:
+//
+//   - Before 2 commits: nothing was written; the redelivery starts over.
+//   - Between 2 and 4 (reserved or claimed, not sent): the redelivery finds
+//     the queued row, waits for the lease to expire (RetryAfter, not counted
+//     as a failure) and sends. Nothing went out before, so nothing doubles.
+//   - Between 5 and 6 (marked sent, not acked): the redelivery finds the
+//     inbox row and acks. No second email. This is the "after the email,
+//     before the ack" case of the crash tests.
+//   - Between 4 and 5: the SMTP server answered 250 to DATA, then the
+//     process died (or the database failed) before the commit. SMTP has no
+//     idempotency key, and nothing can tell whether the server got the
+//     message, so there are only two choices: send again (at least once) or
+//     never (at most once). We send again, because a receipt that silently
+//     never arrives is the failure guests complain about most, and make the
+//     copy recognisable: it is byte-identical, with the same Message-ID,
+//     which mail stores and clients use to fold duplicates, and the row's
+//     attempt count records that it was handed over more than once. The
+//     window is a few milliseconds (one local commit) per email.
+//   - With the dev mailbox the window does not exist: steps 2 to 5 are one
+//     transaction (DeliverEmail: the row, stored as sent, is the mailbox
+//     entry, and the inbox row goes with it), so every email is delivered
+//     exactly once.
+
+// EmailStore is what the email consumers need from the database
+// (sqlstore.Store implements it).
+type EmailStore interface {
+	RestaurantByID(ctx context.Context, id int64) (*ladle.Restaurant, error)
+	Processed(ctx context.Context, consumer, eventID string) (bool, error)
+	ReserveEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
+	DeliverEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
+	DeliverEmails(ctx context.Context, es []*ladle.Email) error
+	ClaimEmail(ctx context.Context, id int64, now time.Time, lease time.Duration) (claimed bool, status string, busyUntil time.Time, err error)
+	EmailSent(ctx context.Context, id int64, transport string, now time.Time) error
+	EmailFailed(ctx context.Context, id int64, reason string, final bool, now time.Time) error
+	GiveUpEmail(ctx context.Context, consumer, eventID, reason string, now time.Time) error
+}
+
+// Consumer names of the email consumers.
+const (
+	ConsumerReceipt = "receipt"
+	ConsumerReady   = "ready"
+)
+
+// FaultAfterSend is reached when the transport accepted an email but it was
+// not yet marked sent: the one window in which a crash duplicates an email
+// over SMTP (see above).
+const FaultAfterSend = "email.after_send"
+
+// EmailConfig configures the email consumers.
+type EmailConfig struct {
+	Store     EmailStore
+	Transport mail.Transport
+	Templates *mail.Templates
+	// From is the sender address (--mail-from), e.g. "orders@example.com";
+	// each email shows the restaurant's name with it.
+	From string
+	// StatusURL returns the absolute link to an order's guest status page
+	// (see StatusLinker).
+	StatusURL func(orderID string) string
+	// SendTimeout bounds one hand-over to the transport (default 30s). The
+	// lease on an email is this plus as much again, up to 10s more.
+	SendTimeout time.Duration
+	// Concurrency per consumer (default 32).
+	Concurrency int
+	// AckWait and MaxAttempts are passed to the consumers (see Consumer).
+	AckWait     time.Duration
+	MaxAttempts int
+	Backoff     []time.Duration
+	Clock       ladle.Clock
+	// Fault is the crash-test hook (see Config.Fault).
+	Fault func(point string, ev ladle.Event) error
+}
+
+// StatusLinker builds EmailConfig.StatusURL from the public base URL
+// (--public-url) and the function that makes an order's guest path (for
+// example: func(id string) string { return ordering.StatusURL(id, svc.AccessToken(id)) }).
+func StatusLinker(publicURL string, path func(orderID string) string) func(orderID string) string {
+	base := strings.TrimSuffix(publicURL, "/")
+	return func(orderID string) string { return base + path(orderID) }
+}
+
+type emailer struct {
+	EmailConfig
+	fromAddr string
+	domain   string
+	batch    *deliveries
+
+	mu          sync.Mutex
+	restaurants map[int64]cachedRestaurant
+}
+
+type cachedRestaurant struct {
+	r  *ladle.Restaurant
+	at time.Time
+}
+
+// restaurant reads the restaurant, keeping it for a few seconds: a burst of
+// receipts needs its name and address once, and an edit shows up in the
+// emails a few seconds later at most.
+func (e *emailer) restaurant(ctx context.Context, id int64) (*ladle.Restaurant, error) {
+	e.mu.Lock()
+	c, ok := e.restaurants[id]
+	e.mu.Unlock()
+	if ok && time.Since(c.at) < 5*time.Second {
+		return c.r, nil
+	}
+	r, err := e.Store.RestaurantByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if len(e.restaurants) > 10000 {
+		clear(e.restaurants)
+	}
+	e.restaurants[id] = cachedRestaurant{r: r, at: time.Now()}
+	e.mu.Unlock()
+	return r, nil
+}
+
+// deliveries groups concurrent dev-mailbox deliveries into one transaction
+// (group commit): whoever finds no commit under way commits everything
+// queued, again and again until the queue is empty, while the others wait.
+// Under load a handful of receipts share one fsync instead of paying one
+// each; alone, a delivery commits at once, with no added wait.
+type deliveries struct {
+	store   EmailStore
+	mu      sync.Mutex
+	queue   []*pendingDelivery
+	leading bool
+}
+
+type pendingDelivery struct {
+	e    *ladle.Email
+	err  error
+	done chan struct{}
+}
+
+func (d *deliveries) deliver(ctx context.Context, e *ladle.Email) error {
+	p := &pendingDelivery{e: e, done: make(chan struct{})}
+	d.mu.Lock()
+	d.queue = append(d.queue, p)
+	if d.leading {
+		d.mu.Unlock()
+		<-p.done
+		return p.err
+	}
+	d.leading = true
+	// The batch belongs to several handlers: don't let this one's
+	// cancellation abort the others' commit.
+	ctx = context.WithoutCancel(ctx)
+	for len(d.queue) > 0 {
+		batch := d.queue
+		d.queue = nil
+		d.mu.Unlock()
+		if len(batch) == 1 {
+			_, batch[0].err = d.store.DeliverEmail(ctx, batch[0].e)
+		} else {
+			es := make([]*ladle.Email, len(batch))
+			for i, q := range batch {
+				es[i] = q.e
+			}
+			if err := d.store.DeliverEmails(ctx, es); err != nil {
+				// One bad email must not fail the others: one by one.
+				for _, q := range batch {
+					_, q.err = d.store.DeliverEmail(ctx, q.e)
+				}
+			}
+		}
+		for _, q := range batch {
+			close(q.done)
+		}
+		d.mu.Lock()
+	}
+	d.leading = false
+	d.mu.Unlock()
+	return p.err
+}
+
+func newEmailer(cfg EmailConfig) (*emailer, error) {
+	if cfg.Store == nil || cfg.Transport == nil || cfg.Templates == nil || cfg.StatusURL == nil {
+		return nil, errors.New("worker: email consumers need a store, a transport, templates and a status link")
+	}
+	a, err := netmail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("worker: --mail-from %q: %w", cfg.From, err)
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = 30 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		// Enough handlers that dev-mailbox deliveries share commits
+		// (deliveries), and SMTP sends fill the transport's connections.
+		cfg.Concurrency = 32
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = ladle.Now
+	}
+	e := &emailer{EmailConfig: cfg, fromAddr: a.Address, batch: &deliveries{store: cfg.Store},
+		restaurants: map[int64]cachedRestaurant{}}
+	if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
+		e.domain = a.Address[i+1:]
+	}
+	return e, nil
+}
+
+// EmailConsumers returns the receipt and ready-for-pickup consumers.
+func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
+	e, err := newEmailer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mk := func(name, eventType string, h Handler) Consumer {
+		return Consumer{Name: name, EventTypes: []string{eventType}, Concurrency: e.Concurrency,
+			MaxAttempts: e.MaxAttempts, Backoff: e.Backoff, AckWait: e.AckWait, Handle: h,
+			GaveUp: func(ctx context.Context, ev ladle.Event, err error) { e.gaveUp(ctx, name, ev, err) }}
+	}
+	return []Consumer{
+		mk(ConsumerReceipt, ladle.EventOrderPlaced, e.handleReceipt),
+		mk(ConsumerReady, ladle.EventOrderStatusChanged, e.handleReady),
+	}, nil
+}
+
+func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
+	var o ladle.Order
+	if err := json.Unmarshal(ev.Payload, &o); err != nil || o.ID == "" {
+		return Permanent(fmt.Errorf("order.placed payload is not an order: %v", err))
+	}
+	return e.send(ctx, ConsumerReceipt, mail.KindReceipt, ev, &o)
+}
+
+func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
+	var sc ladle.StatusChange
+	if err := json.Unmarshal(ev.Payload, &sc); err != nil || sc.Order == nil {
+		return Permanent(fmt.Errorf("order.status_changed payload is not a status change: %v", err))
+	}
+	if sc.To != ladle.StatusReady {
+		return nil // not ours; nothing to record
+	}
+	return e.send(ctx, ConsumerReady, mail.KindReady, ev, sc.Order)
+}
+
+func (e *emailer) send(ctx context.Context, consumer string, kind mail.Kind, ev ladle.Event, o *ladle.Order) error {
+	// A redelivery usually finds its inbox row: done, without rendering
+	// anything. A first delivery skips the lookup: it is rarely done
+	// already (only when the relay re-published past the broker's duplicate
+	// window), and then the reservation below finds the email anyway.
+	if Delivery(ctx) != 1 {
+		done, err := e.Store.Processed(ctx, consumer, ev.ID)
+		if err != nil || done {
+			return err
+		}
+	}
+	r, err := e.restaurant(ctx, o.RestaurantID)
+	if err != nil {
+		if ladle.ErrorKind(err) == ladle.KindNotFound {
+			return Permanent(err)
+		}
+		return err
+	}
+	now := e.Clock()
+	rendered, err := e.Templates.Render(kind, mail.Data{Restaurant: r, Order: o, StatusURL: e.StatusURL(o.ID)})
+	if err != nil {
+		return err // a broken custom template: retried, so a fix gets it out
+	}
+	em := &ladle.Email{
+		RestaurantID: r.ID, Consumer: consumer, EventID: ev.ID, Kind: string(kind), OrderID: o.ID,
+		From: mail.Address(r.Name, e.fromAddr), To: mail.Address(o.Customer.Name, o.Customer.Email),
+		Subject: rendered.Subject, Text: rendered.Text, HTML: rendered.HTML,
+		MessageID: ev.ID + "." + consumer + "@" + e.domain, Transport: e.Transport.Name(), CreatedAt: now,
+	}
+	if e.Transport.Name() == mail.MailboxName {
+		// The dev mailbox: delivery is the record itself, written with
+		// the inbox row in one transaction (no crash window at all).
+		msg := &mail.Message{From: em.From, To: em.To, Subject: em.Subject, Text: em.Text, HTML: em.HTML,
+			MessageID: em.MessageID, Date: em.CreatedAt}
+		if err := e.Transport.Send(ctx, msg); err != nil {
+			// Keep a record of the email that could not be delivered, so
+			// the mailbox shows it failed and why.
+			if _, rerr := e.Store.ReserveEmail(ctx, em); rerr == nil && em.Status != ladle.EmailSent {
+				_ = e.Store.EmailFailed(ctx, em.ID, err.Error(), false, e.Clock())
+			}
+			return err
+		}
+		return e.batch.deliver(ctx, em)
+	}
+	if _, err := e.Store.ReserveEmail(ctx, em); err != nil {
+		return err
+	}
+	if em.Status == ladle.EmailSent {
+		return nil // sent before a crash; its inbox row was written with it
+	}
+	// The lease outlives the send (bounded by SendTimeout) and the commit
+	// after it; a sender that died holding it delays the retry that long.
+	lease := e.SendTimeout + min(e.SendTimeout, 10*time.Second)
+	claimed, status, busyUntil, err := e.Store.ClaimEmail(ctx, em.ID, now, lease)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		if status == ladle.EmailSent {
+			return nil
+		}
+		return RetryAfter(busyUntil.Sub(now))
+	}
+	msg := &mail.Message{From: em.From, To: em.To, Subject: em.Subject, Text: em.Text, HTML: em.HTML,
+		MessageID: em.MessageID, Date: em.CreatedAt}
+	sctx, cancel := context.WithTimeout(ctx, e.SendTimeout)
+	err = e.Transport.Send(sctx, msg)
+	cancel()
+	if err != nil {
+		if ferr := e.Store.EmailFailed(context.WithoutCancel(ctx), em.ID, err.Error(), false, e.Clock()); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return err
+	}
+	if e.Fault != nil {
+		if ferr := e.Fault(FaultAfterSend, ev); ferr != nil {
+			return errDropped
+		}
+	}
+	// Not cancellable: the email went out; recording that matters more
+	// than a prompt shutdown.
+	return e.Store.EmailSent(context.WithoutCancel(ctx), em.ID, e.Transport.Name(), e.Clock())
+}
+
+// gaveUp marks the event's email failed with the final reason, if one was
+// reserved, so the email log shows why it never went out.
+func (e *emailer) gaveUp(ctx context.Context, consumer string, ev ladle.Event, cause error) {
+	_ = e.Store.GiveUpEmail(ctx, consumer, ev.ID, cause.Error(), e.Clock())
+}
