@@ -20,6 +20,9 @@ same run (alternating rounds), the ratio, and the conditions.
            same SQL statements; the same HTTP load on SQLite
   menu     the cached menu API beside a bare net/http handler writing the
            same bytes; also 304s and the uncached endpoint
+  events   events through the whole path (outbox, relay, JetStream, receipt
+           email committed) beside raw JetStream publish+consume; and
+           commit-to-receipt latency, dev mailbox and SMTP on loopback
 `
 
 // runBench runs `ladle bench NAME [flags]`.
@@ -61,6 +64,29 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		return bench.Menu(ctx, cfg)
+	case "events":
+		cfg := bench.EventsConfig{Out: stdout}
+		fset.IntVar(&cfg.N, "n", 2000, "events per throughput run")
+		fset.IntVar(&cfg.Runs, "runs", 5, "runs of each variant (median reported)")
+		fset.IntVar(&cfg.Rate, "rate", 50, "orders per second in the latency runs")
+		fset.IntVar(&cfg.LatencyN, "latency-n", 150, "orders per latency run")
+		fset.StringVar(&cfg.NATSURL, "nats-url", "", "external NATS (default: embedded)")
+		fset.StringVar(&cfg.Sync, "sync", "always", "embedded JetStream sync: always or an interval such as 1s")
+		fset.BoolVar(&cfg.SQLiteNormal, "sqlite-normal", false, "SQLite synchronous=NORMAL instead of FULL")
+		fset.IntVar(&cfg.Concurrency, "concurrency", 32, "receipt consumer concurrency (the worker's default is 32)")
+		fset.BoolVar(&cfg.SkipLatency, "skip-latency", false, "only the throughput figure")
+		fset.BoolVar(&cfg.SkipThroughput, "skip-throughput", false, "only the latency figures")
+		fset.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		if getenv("BENCH_DEBUG") != "" {
+			cfg.Debug = stderr
+		}
+		return bench.Events(ctx, cfg)
 	default:
 		fmt.Fprint(stderr, benchUsage)
 		return fmt.Errorf("unknown benchmark %q", name)

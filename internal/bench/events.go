@@ -1,35 +1,10 @@
-// Command events measures Ladle's event path against raw JetStream in the
-// same run, alternating the two (A B A B …), and prints the median, the
-// min–max and the ratio.
-//
-//	go run ./bench/events                         # embedded NATS, SQLite, 5 runs
-//	go run ./bench/events -n 4000 -runs 7
-//	go run ./bench/events -nats-url nats://127.0.0.1:4222
-//
-// Figures:
-//
-//	throughput  events through the whole path per second: N order.placed
-//	            rows in the outbox → relay → JetStream → receipt consumer →
-//	            email recorded and inbox row committed (dev mailbox). Baseline:
-//	            raw JetStream, the same N messages of the same size published
-//	            asynchronously with Nats-Msg-Id and consumed with a pull
-//	            consumer and explicit acks, concurrently. Target ratio ≥ 0.5.
-//	latency     commit-to-receipt p50/p99: orders committed at a constant rate
-//	            (open model), until the receipt is recorded sent (dev mailbox)
-//	            or received by an SMTP server on loopback (go-smtp). Baseline:
-//	            raw JetStream publish-to-receive at the same rate.
-//
-// Each run gets a fresh SQLite file and a fresh broker (embedded, in a new
-// directory, or a new stream on -nats-url). Durability is the default on
-// both sides (SQLite synchronous=FULL, JetStream SyncAlways) unless -sync
-// or -sqlite-normal say otherwise; the conditions are printed.
-package main
+package bench
 
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,130 +30,179 @@ import (
 	"github.com/ladle-dev/ladle/internal/worker"
 )
 
-var (
-	flagN        = flag.Int("n", 2000, "events per throughput run")
-	flagRuns     = flag.Int("runs", 5, "runs of each variant (median reported)")
-	flagRate     = flag.Int("rate", 50, "orders per second in the latency runs")
-	flagLatN     = flag.Int("latency-n", 150, "orders per latency run")
-	flagNATS     = flag.String("nats-url", "", "external NATS (default: embedded)")
-	flagSync     = flag.String("sync", "always", "embedded JetStream sync: always or an interval such as 1s")
-	flagNormal   = flag.Bool("sqlite-normal", false, "SQLite synchronous=NORMAL instead of FULL")
-	flagConc     = flag.Int("concurrency", 32, "receipt consumer concurrency (the worker's default is 32)")
-	flagSkipLat  = flag.Bool("skip-latency", false, "only the throughput figure")
-	flagSkipThru = flag.Bool("skip-throughput", false, "only the latency figures")
-	flagProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-)
-
-var quiet = slog.New(slog.DiscardHandler)
-
-func main() {
-	flag.Parse()
-	if *flagProfile != "" {
-		f, err := os.Create(*flagProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if err := run(); err != nil {
-		pprof.StopCPUProfile()
-		fmt.Fprintln(os.Stderr, "events bench:", err)
-		os.Exit(1)
-	}
+// EventsConfig configures the event path benchmark.
+type EventsConfig struct {
+	N              int    // events per throughput run
+	Runs           int    // runs of each variant; medians are over these
+	Rate           int    // orders per second in the latency runs
+	LatencyN       int    // orders per latency run
+	NATSURL        string // external NATS; empty runs an embedded server
+	Sync           string // embedded JetStream sync: "always" or an interval such as "1s"
+	SQLiteNormal   bool   // SQLite synchronous=NORMAL instead of FULL
+	Concurrency    int    // receipt consumer concurrency (the worker's default is 32)
+	SkipLatency    bool   // only the throughput figure
+	SkipThroughput bool   // only the latency figures
+	CPUProfile     string // write a CPU profile of the whole run to this file
+	Out            io.Writer
+	// Debug, when set, gets the receipt count and outbox backlog every 2s
+	// of a throughput run (for a run that seems stuck).
+	Debug io.Writer
 }
 
-func run() error {
-	syncInterval, err := broker.ParseSync(*flagSync)
+// Events measures Ladle's event path against raw JetStream in the same run,
+// alternating the two (A B A B …).
+//
+// Throughput: events through the whole path per second — N order.placed rows
+// in the outbox → relay → JetStream → receipt consumer → email recorded and
+// inbox row committed (dev mailbox). Baseline: raw JetStream, the same N
+// messages of the same size published asynchronously with Nats-Msg-Id and
+// consumed with a pull consumer and explicit acks, concurrently. Target
+// ratio ≥ 0.5.
+//
+// Latency: commit-to-receipt p50/p99 — orders committed at a constant rate
+// (open model), until the receipt is recorded sent (dev mailbox) or received
+// by an SMTP server on loopback (go-smtp). Baseline: raw JetStream
+// publish-to-receive at the same rate.
+//
+// Each run gets a fresh SQLite file and a fresh broker (embedded, in a new
+// directory, or a new stream on NATSURL). Durability is the default on both
+// sides (SQLite synchronous=FULL, JetStream SyncAlways) unless Sync or
+// SQLiteNormal say otherwise; the conditions are printed.
+func Events(ctx context.Context, cfg EventsConfig) error {
+	if cfg.N <= 0 {
+		cfg.N = 2000
+	}
+	if cfg.Runs <= 0 {
+		cfg.Runs = 5
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 50
+	}
+	if cfg.LatencyN <= 0 {
+		cfg.LatencyN = 150
+	}
+	if cfg.Sync == "" {
+		cfg.Sync = "always"
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	syncIv, err := broker.ParseSync(cfg.Sync)
 	if err != nil {
 		return err
 	}
-	cond := conditions(syncInterval)
-	fmt.Println("conditions:", cond)
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	e := &eventsBench{cfg: cfg, syncIv: syncIv}
+	out := cfg.Out
+	fmt.Fprintf(out, "# Events: the whole event path vs raw JetStream publish+consume\n")
+	fmt.Fprintf(out, "conditions: %s\n\n", e.conditions())
+
 	var rows [][]string
-	if !*flagSkipThru {
+	if !cfg.SkipThroughput {
 		var pipe, raw []float64
-		for i := range *flagRuns {
-			p, err := pipelineThroughput(syncInterval)
+		for i := range cfg.Runs {
+			p, err := e.pipelineThroughput(ctx)
 			if err != nil {
 				return fmt.Errorf("pipeline run %d: %w", i+1, err)
 			}
-			r, err := rawThroughput(syncInterval)
+			r, err := e.rawThroughput(ctx)
 			if err != nil {
 				return fmt.Errorf("raw run %d: %w", i+1, err)
 			}
 			pipe, raw = append(pipe, p), append(raw, r)
-			fmt.Printf("run %d: whole path %.0f events/s, raw JetStream %.0f msgs/s\n", i+1, p, r)
+			fmt.Fprintf(out, "round %d: whole path %.0f events/s, raw JetStream %.0f msgs/s\n", i+1, p, r)
 		}
-		rows = append(rows, []string{"events/s, whole path (outbox→relay→JetStream→receipt committed)",
-			span(pipe, "%.0f"), span(raw, "%.0f") + " raw JetStream pub+consume", fmt.Sprintf("%.2f", median(pipe)/median(raw))})
+		rows = append(rows, []string{"events/s, whole path (outbox→relay→JetStream→receipt committed)", fmtRange(pipe),
+			"msgs/s, raw JetStream pub+consume", fmtRange(raw), fmt.Sprintf("%.2f", median(pipe)/median(raw))})
 	}
-	if !*flagSkipLat {
+	if !cfg.SkipLatency {
 		var mbox50, mbox99, smtp50, smtp99, raw50, raw99 []float64
-		for i := range *flagRuns {
-			m, err := pipelineLatency(syncInterval, false)
+		for i := range cfg.Runs {
+			m, err := e.pipelineLatency(ctx, false)
 			if err != nil {
 				return fmt.Errorf("mailbox latency run %d: %w", i+1, err)
 			}
-			s, err := pipelineLatency(syncInterval, true)
+			s, err := e.pipelineLatency(ctx, true)
 			if err != nil {
 				return fmt.Errorf("smtp latency run %d: %w", i+1, err)
 			}
-			r, err := rawLatency(syncInterval)
+			r, err := e.rawLatency(ctx)
 			if err != nil {
 				return fmt.Errorf("raw latency run %d: %w", i+1, err)
 			}
 			mbox50, mbox99 = append(mbox50, ms(pct(m, 50))), append(mbox99, ms(pct(m, 99)))
 			smtp50, smtp99 = append(smtp50, ms(pct(s, 50))), append(smtp99, ms(pct(s, 99)))
 			raw50, raw99 = append(raw50, ms(pct(r, 50))), append(raw99, ms(pct(r, 99)))
-			fmt.Printf("run %d: commit→receipt p50/p99 mailbox %.1f/%.1f ms, smtp %.1f/%.1f ms; raw JetStream %.2f/%.2f ms\n",
+			fmt.Fprintf(out, "round %d: commit→receipt p50/p99 mailbox %.1f/%.1f ms, smtp %.1f/%.1f ms; raw JetStream %.2f/%.2f ms\n",
 				i+1, ms(pct(m, 50)), ms(pct(m, 99)), ms(pct(s, 50)), ms(pct(s, 99)), ms(pct(r, 50)), ms(pct(r, 99)))
 		}
-		base := func(v []float64) string { return span(v, "%.2f") + " ms raw JetStream pub→recv" }
+		// Latencies keep their decimals: raw JetStream is well under a
+		// millisecond, which fmtRange's whole numbers would show as 0.
+		row := func(figure string, v []float64, base string, b []float64) []string {
+			return []string{figure, fmtRangeF(v, "%.1f"), base, fmtRangeF(b, "%.2f"), fmt.Sprintf("%.0f×", median(v)/median(b))}
+		}
 		rows = append(rows,
-			[]string{"commit→receipt p50, dev mailbox (ms)", span(mbox50, "%.1f"), base(raw50), fmt.Sprintf("%.0f×", median(mbox50)/median(raw50))},
-			[]string{"commit→receipt p99, dev mailbox (ms)", span(mbox99, "%.1f"), base(raw99), fmt.Sprintf("%.0f×", median(mbox99)/median(raw99))},
-			[]string{"commit→receipt p50, SMTP on loopback (ms)", span(smtp50, "%.1f"), base(raw50), fmt.Sprintf("%.0f×", median(smtp50)/median(raw50))},
-			[]string{"commit→receipt p99, SMTP on loopback (ms)", span(smtp99, "%.1f"), base(raw99), fmt.Sprintf("%.0f×", median(smtp99)/median(raw99))},
+			row("commit→receipt p50, dev mailbox (ms)", mbox50, "raw JetStream pub→recv p50 (ms)", raw50),
+			row("commit→receipt p99, dev mailbox (ms)", mbox99, "raw JetStream pub→recv p99 (ms)", raw99),
+			row("commit→receipt p50, SMTP on loopback (ms)", smtp50, "raw JetStream pub→recv p50 (ms)", raw50),
+			row("commit→receipt p99, SMTP on loopback (ms)", smtp99, "raw JetStream pub→recv p99 (ms)", raw99),
 		)
 	}
-	fmt.Println()
-	fmt.Printf("%-66s | %-26s | %-48s | %s\n", "figure (median [min–max] of runs)", "value", "baseline, same run", "ratio")
-	fmt.Println(strings.Repeat("-", 160))
-	for _, r := range rows {
-		fmt.Printf("%-66s | %-26s | %-48s | %s\n", r[0], r[1], r[2], r[3])
-	}
-	fmt.Println("conditions:", cond)
+	fmt.Fprintln(out)
+	printTable(out, []string{"figure", "median [min–max]", "baseline", "median [min–max]", "ratio"}, rows)
 	return nil
 }
 
-func conditions(syncIv time.Duration) string {
+// eventsBench is one run of the benchmark: its settings, and the size of an
+// order.placed message as the relay publishes it (measured from a real order
+// in the first latency run; 1500 bytes until then).
+type eventsBench struct {
+	cfg        EventsConfig
+	syncIv     time.Duration
+	sampleSize atomic.Int64
+}
+
+var eventsLog = slog.New(slog.DiscardHandler)
+
+func (e *eventsBench) conditions() string {
+	cfg := e.cfg
 	nats := "embedded nats-server (in-process connection)"
-	if *flagNATS != "" {
-		nats = "external NATS " + *flagNATS
+	if cfg.NATSURL != "" {
+		nats = "external NATS " + cfg.NATSURL
 	}
 	js := "JetStream SyncAlways"
-	if syncIv != broker.SyncAlways {
-		js = "JetStream sync_interval " + syncIv.String()
+	if e.syncIv != broker.SyncAlways {
+		js = "JetStream sync_interval " + e.syncIv.String()
 	}
-	if *flagNATS != "" {
+	if cfg.NATSURL != "" {
 		js = "JetStream sync as the server is configured"
 	}
 	sq := "SQLite synchronous=FULL"
-	if *flagNormal {
+	if cfg.SQLiteNormal {
 		sq = "SQLite synchronous=NORMAL"
 	}
 	return fmt.Sprintf("%s, %s, %s, %d CPUs, GOMAXPROCS %d, N=%d events/run, receipt concurrency %d, latency %d orders at %d/s, %d runs alternating",
-		nats, js, sq, runtime.NumCPU(), runtime.GOMAXPROCS(0), *flagN, *flagConc, *flagLatN, *flagRate, *flagRuns)
+		nats, js, sq, runtime.NumCPU(), runtime.GOMAXPROCS(0), cfg.N, cfg.Concurrency, cfg.LatencyN, cfg.Rate, cfg.Runs)
 }
 
 // ---- setup ---------------------------------------------------------------------
 
-type rig struct {
+// eventsRig is one run's store, broker and fixture order.
+type eventsRig struct {
+	e     *eventsBench
 	dir   string
 	store *sqlstore.Store
 	b     *broker.Broker
@@ -187,22 +211,21 @@ type rig struct {
 	close []func()
 }
 
-func (r *rig) Close() {
+func (r *eventsRig) Close() {
 	for i := len(r.close) - 1; i >= 0; i-- {
 		r.close[i]()
 	}
 	os.RemoveAll(r.dir)
 }
 
-func newRig(syncIv time.Duration) (*rig, error) {
-	ctx := context.Background()
+func (e *eventsBench) newRig(ctx context.Context) (*eventsRig, error) {
 	dir, err := os.MkdirTemp("", "ladle-bench-events-")
 	if err != nil {
 		return nil, err
 	}
-	r := &rig{dir: dir}
-	opts := []sqlstore.Option{sqlstore.WithLogger(quiet)}
-	if *flagNormal {
+	r := &eventsRig{e: e, dir: dir}
+	opts := []sqlstore.Option{sqlstore.WithLogger(eventsLog)}
+	if e.cfg.SQLiteNormal {
 		opts = append(opts, sqlstore.WithSQLiteSynchronousNormal())
 	}
 	if r.store, err = sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "ladle.db"), opts...); err != nil {
@@ -222,23 +245,25 @@ func newRig(syncIv time.Duration) (*rig, error) {
 		r.Close()
 		return nil, err
 	}
-	if r.b, err = openBroker(dir, syncIv); err != nil {
+	if r.b, err = e.openBroker(ctx, dir); err != nil {
 		r.Close()
 		return nil, err
 	}
-	r.close = append(r.close, func() { closeBroker(r.b) })
-	if r.order, err = r.place(0); err != nil {
+	r.close = append(r.close, func() { closeEventsBroker(r.b) })
+	if r.order, err = r.place(ctx, 0); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-func openBroker(dir string, syncIv time.Duration) (*broker.Broker, error) {
+// openBroker opens a broker with a stream and subjects of its own, so runs
+// on a shared external NATS do not see each other's messages.
+func (e *eventsBench) openBroker(ctx context.Context, dir string) (*broker.Broker, error) {
 	id := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	cfg := broker.Config{URL: *flagNATS, DataDir: dir, SyncInterval: syncIv, Logger: quiet,
+	cfg := broker.Config{URL: e.cfg.NATSURL, DataDir: dir, SyncInterval: e.syncIv, Logger: eventsLog,
 		Stream: "BENCH_" + strings.ToUpper(id), SubjectPrefix: "bench" + id + ".events"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	b, err := broker.Open(ctx, cfg)
 	if err != nil {
@@ -251,7 +276,10 @@ func openBroker(dir string, syncIv time.Duration) (*broker.Broker, error) {
 	return b, nil
 }
 
-func closeBroker(b *broker.Broker) {
+// closeEventsBroker deletes the run's stream on an external NATS (an
+// embedded server's directory is removed with the run) and closes b. It
+// runs on its own context: cleanup must happen even after a cancel.
+func closeEventsBroker(b *broker.Broker) {
 	if !b.Embedded() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -261,8 +289,7 @@ func closeBroker(b *broker.Broker) {
 }
 
 // place places one pay-at-pickup order of the first available item.
-func (r *rig) place(n int) (*ladle.Order, error) {
-	ctx := context.Background()
+func (r *eventsRig) place(ctx context.Context, n int) (*ladle.Order, error) {
 	menu, err := r.store.Menu(ctx, r.rest.ID)
 	if err != nil {
 		return nil, err
@@ -291,9 +318,8 @@ func (r *rig) place(n int) (*ladle.Order, error) {
 }
 
 // start runs the relay and the email consumers over transport.
-func (r *rig) start(tr mail.Transport) error {
-	ctx := context.Background()
-	relay := outbox.New(outbox.Config{Store: r.store, Publisher: r.b, Logger: quiet})
+func (r *eventsRig) start(ctx context.Context, tr mail.Transport) error {
+	relay := outbox.New(outbox.Config{Store: r.store, Publisher: r.b, Logger: eventsLog})
 	r.store.OnEventsCommitted(relay.Wake)
 	tpl, err := mail.NewTemplates("")
 	if err != nil {
@@ -301,11 +327,11 @@ func (r *rig) start(tr mail.Transport) error {
 	}
 	cons, err := worker.EmailConsumers(worker.EmailConfig{Store: r.store, Transport: tr, Templates: tpl,
 		From: "Ladle <orders@bench.ladle.test>", StatusURL: func(id string) string { return "https://bench.ladle.test/orders/" + id },
-		Concurrency: *flagConc})
+		Concurrency: r.e.cfg.Concurrency})
 	if err != nil {
 		return err
 	}
-	w := worker.New(worker.Config{Broker: r.b, DeadLetters: r.store, Logger: quiet}, cons...)
+	w := worker.New(worker.Config{Broker: r.b, DeadLetters: r.store, Logger: eventsLog}, cons...)
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
@@ -318,7 +344,7 @@ func (r *rig) start(tr mail.Transport) error {
 	return nil
 }
 
-func (r *rig) sentReceipts() (int, error) {
+func (r *eventsRig) sentReceipts() (int, error) {
 	var n int
 	// The inbox row commits with the email (narrow rows, so counting them
 	// costs the run little).
@@ -331,8 +357,8 @@ func (r *rig) sentReceipts() (int, error) {
 // pipelineThroughput fills the outbox with N order.placed events (the
 // payload of a real order, each its own event id), then times relay +
 // consumers until every receipt is committed.
-func pipelineThroughput(syncIv time.Duration) (float64, error) {
-	r, err := newRig(syncIv)
+func (e *eventsBench) pipelineThroughput(ctx context.Context) (float64, error) {
+	r, err := e.newRig(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -343,15 +369,16 @@ func pipelineThroughput(syncIv time.Duration) (float64, error) {
 	}
 	// The fixture order's own event is in the outbox already: the run
 	// handles N+1 receipts.
-	want := *flagN + 1
+	n := e.cfg.N
+	want := n + 1
 	db := r.store.DB()
 	const batch = 200
-	for i := 0; i < *flagN; i += batch {
+	for i := 0; i < n; i += batch {
 		tx, err := db.Begin()
 		if err != nil {
 			return 0, err
 		}
-		for j := i; j < min(i+batch, *flagN); j++ {
+		for j := i; j < min(i+batch, n); j++ {
 			_, err := tx.Exec(`INSERT INTO outbox (id, type, restaurant_id, aggregate_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 				uuid.Must(uuid.NewV7()).String(), ladle.EventOrderPlaced, r.rest.ID, r.order.ID, string(payload), ladle.Now())
 			if err != nil {
@@ -364,29 +391,31 @@ func pipelineThroughput(syncIv time.Duration) (float64, error) {
 		}
 	}
 	start := time.Now()
-	if err := r.start(mail.DevMailbox{}); err != nil {
+	if err := r.start(ctx, mail.DevMailbox{}); err != nil {
 		return 0, err
 	}
 	deadline := start.Add(5 * time.Minute)
 	var lastLog time.Time
 	for {
-		n, err := r.sentReceipts()
+		got, err := r.sentReceipts()
 		if err != nil {
 			return 0, err
 		}
-		if n >= want {
+		if got >= want {
 			break
 		}
 		if time.Now().After(deadline) {
-			backlog, _, _ := r.store.OutboxBacklog(context.Background())
-			return 0, fmt.Errorf("only %d of %d receipts after 5 minutes (outbox backlog %d)", n, want, backlog)
+			backlog, _, _ := r.store.OutboxBacklog(ctx)
+			return 0, fmt.Errorf("only %d of %d receipts after 5 minutes (outbox backlog %d)", got, want, backlog)
 		}
-		if os.Getenv("BENCH_DEBUG") != "" && time.Since(lastLog) > 2*time.Second {
-			backlog, _, _ := r.store.OutboxBacklog(context.Background())
-			fmt.Fprintf(os.Stderr, "  %d/%d receipts, outbox backlog %d\n", n, want, backlog)
+		if e.cfg.Debug != nil && time.Since(lastLog) > 2*time.Second {
+			backlog, _, _ := r.store.OutboxBacklog(ctx)
+			fmt.Fprintf(e.cfg.Debug, "  %d/%d receipts, outbox backlog %d\n", got, want, backlog)
 			lastLog = time.Now()
 		}
-		time.Sleep(20 * time.Millisecond)
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return 0, err
+		}
 	}
 	return float64(want) / time.Since(start).Seconds(), nil
 }
@@ -394,19 +423,18 @@ func pipelineThroughput(syncIv time.Duration) (float64, error) {
 // rawThroughput publishes N messages of the same size with Nats-Msg-Id
 // asynchronously while a pull consumer fetches and acks them, and times
 // until the consumer has acked all N.
-func rawThroughput(syncIv time.Duration) (float64, error) {
+func (e *eventsBench) rawThroughput(ctx context.Context) (float64, error) {
 	dir, err := os.MkdirTemp("", "ladle-bench-raw-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	b, err := openBroker(dir, syncIv)
+	b, err := e.openBroker(ctx, dir)
 	if err != nil {
 		return 0, err
 	}
-	defer closeBroker(b)
-	ctx := context.Background()
-	body := make([]byte, sampleEventSize())
+	defer closeEventsBroker(b)
+	body := make([]byte, e.eventSize())
 	for i := range body {
 		body[i] = 'x'
 	}
@@ -416,7 +444,7 @@ func rawThroughput(syncIv time.Duration) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := *flagN
+	n := e.cfg.N
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -475,12 +503,10 @@ func waitAcks(fs []jetstream.PubAckFuture) error {
 	return nil
 }
 
-var sampleSize atomic.Int64
-
-// sampleEventSize is the size of an order.placed message as the relay
-// publishes it (measured once from a real order).
-func sampleEventSize() int {
-	if n := sampleSize.Load(); n > 0 {
+// eventSize is the size of the raw side's messages: that of an order.placed
+// message as the relay publishes it, once a latency run has measured it.
+func (e *eventsBench) eventSize() int {
+	if n := e.sampleSize.Load(); n > 0 {
 		return int(n)
 	}
 	return 1500
@@ -492,14 +518,14 @@ func sampleEventSize() int {
 // goroutine, so a slow commit does not delay the next arrival) and measures
 // from each commit to its receipt: recorded sent in the dev mailbox, or
 // received by the SMTP server.
-func pipelineLatency(syncIv time.Duration, viaSMTP bool) ([]time.Duration, error) {
-	r, err := newRig(syncIv)
+func (e *eventsBench) pipelineLatency(ctx context.Context, viaSMTP bool) ([]time.Duration, error) {
+	r, err := e.newRig(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	if payload, err := json.Marshal(ladle.Event{ID: uuid.NewString(), Type: ladle.EventOrderPlaced, Payload: mustJSON(r.order), CreatedAt: ladle.Now()}); err == nil {
-		sampleSize.Store(int64(len(payload)))
+		e.sampleSize.Store(int64(len(payload)))
 	}
 	var tr mail.Transport = mail.DevMailbox{}
 	var srv *smtptest.Server
@@ -508,36 +534,34 @@ func pipelineLatency(syncIv time.Duration, viaSMTP bool) ([]time.Duration, error
 			return nil, err
 		}
 		defer srv.Close()
-		if tr, err = mail.Open(srv.URL() + "&pool=" + fmt.Sprint(*flagConc)); err != nil {
+		if tr, err = mail.Open(srv.URL() + "&pool=" + fmt.Sprint(e.cfg.Concurrency)); err != nil {
 			return nil, err
 		}
 		defer tr.Close()
 	}
-	if err := r.start(tr); err != nil {
+	if err := r.start(ctx, tr); err != nil {
 		return nil, err
 	}
 	// Let the fixture order's receipt through first.
-	if err := waitUntil(30*time.Second, func() bool { n, _ := r.sentReceipts(); return n >= 1 }); err != nil {
+	if err := waitUntil(ctx, 30*time.Second, func() bool { n, _ := r.sentReceipts(); return n >= 1 }); err != nil {
 		return nil, err
 	}
-	n := *flagLatN
+	n := e.cfg.LatencyN
 	committed := make([]time.Time, n+1)
 	ids := make([]string, n+1)
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	tick := time.NewTicker(time.Second / time.Duration(*flagRate))
+	tick := time.NewTicker(time.Second / time.Duration(e.cfg.Rate))
 	for i := 1; i <= n; i++ {
 		<-tick.C
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o, err := r.place(i)
+		wg.Go(func() {
+			o, err := r.place(ctx, i)
 			if err != nil {
 				failed.Store(err)
 				return
 			}
 			committed[i], ids[i] = time.Now(), o.ID
-		}()
+		})
 	}
 	tick.Stop()
 	wg.Wait()
@@ -560,10 +584,10 @@ func pipelineLatency(syncIv time.Duration, viaSMTP bool) ([]time.Duration, error
 		}
 		return lat, nil
 	}
-	if err := waitUntil(time.Minute, func() bool { c, _ := r.sentReceipts(); return c >= n+1 }); err != nil {
+	if err := waitUntil(ctx, time.Minute, func() bool { c, _ := r.sentReceipts(); return c >= n+1 }); err != nil {
 		return nil, err
 	}
-	rows, err := r.store.ReadDB().Query(`SELECT order_id, sent_at FROM emails WHERE consumer = 'receipt' AND status = 'sent'`)
+	rows, err := r.store.ReadDB().QueryContext(ctx, `SELECT order_id, sent_at FROM emails WHERE consumer = 'receipt' AND status = 'sent'`)
 	if err != nil {
 		return nil, err
 	}
@@ -589,24 +613,23 @@ func pipelineLatency(syncIv time.Duration, viaSMTP bool) ([]time.Duration, error
 
 // rawLatency publishes one message at a time at the same rate and measures
 // publish-to-receive on a pull consumer.
-func rawLatency(syncIv time.Duration) ([]time.Duration, error) {
+func (e *eventsBench) rawLatency(ctx context.Context) ([]time.Duration, error) {
 	dir, err := os.MkdirTemp("", "ladle-bench-rawlat-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	b, err := openBroker(dir, syncIv)
+	b, err := e.openBroker(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer closeBroker(b)
-	ctx := context.Background()
+	defer closeEventsBroker(b)
 	subject := b.Subject(ladle.EventOrderPlaced)
 	cons, err := b.Consumer(ctx, jetstream.ConsumerConfig{Durable: "rawlat", FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		return nil, err
 	}
-	n := *flagLatN
+	n := e.cfg.LatencyN
 	sentAt := make([]time.Time, n)
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, n)
@@ -622,8 +645,8 @@ func rawLatency(syncIv time.Duration) ([]time.Duration, error) {
 		return nil, err
 	}
 	defer cc.Stop()
-	body := make([]byte, sampleEventSize())
-	tick := time.NewTicker(time.Second / time.Duration(*flagRate))
+	body := make([]byte, e.eventSize())
+	tick := time.NewTicker(time.Second / time.Duration(e.cfg.Rate))
 	defer tick.Stop()
 	for i := range n {
 		<-tick.C
@@ -636,7 +659,7 @@ func rawLatency(syncIv time.Duration) ([]time.Duration, error) {
 			return nil, err
 		}
 	}
-	if err := waitUntil(time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) >= n }); err != nil {
+	if err := waitUntil(ctx, time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return len(lat) >= n }); err != nil {
 		return nil, err
 	}
 	return lat, nil
@@ -649,17 +672,33 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-func waitUntil(timeout time.Duration, cond func() bool) error {
+// waitUntil polls cond every 2ms (fine enough not to blur the latencies)
+// until it holds, timeout passes or ctx is done.
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %v", timeout)
 		}
-		time.Sleep(2 * time.Millisecond)
+		if err := sleepCtx(ctx, 2*time.Millisecond); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// pct is the nearest-rank p-th percentile of d (unsorted).
 func pct(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
@@ -672,18 +711,11 @@ func pct(d []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
+// fmtRangeF is fmtRange with the number format f, for figures whose
+// decimals matter.
+func fmtRangeF(xs []float64, f string) string {
+	if len(xs) == 0 {
+		return "-"
 	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func span(v []float64, f string) string {
-	return fmt.Sprintf(f+" ["+f+"–"+f+"]", median(v), slices.Min(v), slices.Max(v))
+	return fmt.Sprintf(f+" ["+f+"–"+f+"]", median(xs), slices.Min(xs), slices.Max(xs))
 }
