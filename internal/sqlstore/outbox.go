@@ -105,21 +105,6 @@ func menuChanged(ctx context.Context, tx *Tx, restaurantID int64) error {
 // restaurant_id, so the hot path's insert stays cheap. The relay has its own
 // indexed queries.
 func (s *Store) OutboxEvents(ctx context.Context, restaurantID int64) ([]ladle.Event, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, type, restaurant_id, aggregate_id, payload, created_at
-		FROM outbox WHERE restaurant_id = $1 ORDER BY id`, restaurantID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var evs []ladle.Event
-	for rows.Next() {
-		var ev ladle.Event
-		var payload []byte
-		if err := rows.Scan(&ev.ID, &ev.Type, &ev.RestaurantID, &ev.AggregateID, &payload, timeCol{&ev.CreatedAt}); err != nil {
-			return nil, err
-		}
-		ev.Payload = json.RawMessage(payload)
-		evs = append(evs, ev)
-	}
-	return evs, rows.Err()
+	return scanEvents(s.read.QueryContext(ctx, `SELECT id, type, restaurant_id, aggregate_id, payload, created_at
+		FROM outbox WHERE restaurant_id = $1 ORDER BY id`, restaurantID))
 }
