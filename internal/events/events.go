@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ladle-dev/ladle/internal/broker"
@@ -82,6 +83,42 @@ type System struct {
 	Hub       *live.Hub      // nil in the worker role: pass to web.Deps.Live
 	Feed      *live.Feed     // nil in the worker role
 	Transport mail.Transport // nil in the api role
+
+	stopPrune context.CancelFunc // the inbox pruner (worker role)
+	pruned    sync.WaitGroup
+}
+
+// InboxRetention is how long a processed event id is remembered. It must
+// outlive every way the event can come back: the stream keeps events 7 days
+// (broker.Config.MaxAge), and a relay that died between publishing and
+// marking republishes after the broker's duplicate window. Twice the
+// stream's age covers both.
+const InboxRetention = 2 * broker.DefaultMaxAge
+
+// pruneInbox deletes inbox rows older than InboxRetention, hourly, in
+// bounded batches so a large backlog never holds a long transaction.
+func pruneInbox(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		for {
+			n, err := store.PruneInbox(ctx, time.Now().Add(-InboxRetention), 5000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("prune inbox", "err", err)
+				}
+				break
+			}
+			if n < 5000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Start starts the role's services against store. statusPath returns the
@@ -154,6 +191,10 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		if err := sys.Worker.Start(ctx); err != nil {
 			return nil, err
 		}
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		sys.stopPrune = cancel
+		sys.pruned.Add(1)
+		go func() { defer sys.pruned.Done(); pruneInbox(pctx, store, cfg.Logger) }()
 	}
 	if cfg.Role != "worker" {
 		sys.Hub = live.NewHub()
@@ -189,6 +230,10 @@ func transportName(t mail.Transport) string {
 // finish what they hold, the relay stops publishing, the live feed stops,
 // then the broker (and the embedded server) shut down.
 func (s *System) Stop() {
+	if s.stopPrune != nil {
+		s.stopPrune()
+		s.pruned.Wait()
+	}
 	if s.Worker != nil {
 		s.Worker.Stop()
 	}
