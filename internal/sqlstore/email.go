@@ -230,21 +230,8 @@ func (s *Store) Emails(ctx context.Context, restaurantID, beforeID int64, limit 
 	if beforeID <= 0 {
 		beforeID = 1<<63 - 1
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails
-		WHERE restaurant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, restaurantID, beforeID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ladle.Email
-	for rows.Next() {
-		var e ladle.Email
-		if err := scanEmail(rows, &e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanEmails(s.read.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE restaurant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, restaurantID, beforeID, limit))
 }
 
 // Email returns one of the restaurant's emails.
@@ -261,8 +248,12 @@ func (s *Store) Email(ctx context.Context, restaurantID, id int64) (*ladle.Email
 // OrderEmails lists the emails sent or being sent about one order, oldest
 // first.
 func (s *Store) OrderEmails(ctx context.Context, restaurantID int64, orderID string) ([]ladle.Email, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails
-		WHERE restaurant_id = $1 AND order_id = $2 ORDER BY id`, restaurantID, orderID)
+	return scanEmails(s.read.QueryContext(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE restaurant_id = $1 AND order_id = $2 ORDER BY id`, restaurantID, orderID))
+}
+
+// scanEmails reads the rows of a query for emailColumns.
+func scanEmails(rows *sql.Rows, err error) ([]ladle.Email, error) {
 	if err != nil {
 		return nil, err
 	}
