@@ -34,6 +34,30 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
+// postOrder places req on the demo restaurant of the server at base through
+// the JSON API and returns the created order; anything but 201 fails t.
+func postOrder(t *testing.T, base, key string, req ladle.OrderRequest) *ladle.Order {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	hreq, _ := http.NewRequest(http.MethodPost, base+"/api/v1/restaurants/"+demo.Slug+"/orders", bytes.NewReader(body))
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Idempotency-Key", key)
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("order on %s: %d %s", base, resp.StatusCode, b)
+	}
+	var o ladle.Order
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatal(err)
+	}
+	return &o
+}
+
 // startLadle runs `ladle serve` in-process with the given arguments and
 // environment, waits until /healthz answers and returns the base URL. The
 // server is stopped (gracefully, and checked to return nil) at cleanup.
@@ -106,44 +130,25 @@ func TestServeDemoEndToEnd(t *testing.T) {
 				t.Fatalf("demo menu has %d categories", len(menu.Categories))
 			}
 			// Order the first available item that needs no modifier choice.
-			var item *ladle.Item
+			item := plainItem(t, &menu)
 			soldOut := 0
 			for _, c := range menu.Categories {
-				for i := range c.Items {
-					it := &c.Items[i]
+				for _, it := range c.Items {
 					if !it.Available {
 						soldOut++
-						continue
-					}
-					if item == nil && len(it.ModifierGroups) == 0 {
-						item = it
 					}
 				}
 			}
-			if item == nil || soldOut == 0 {
-				t.Fatalf("demo menu lacks a plain item or a sold-out one")
+			if soldOut == 0 {
+				t.Fatalf("demo menu lacks a sold-out item")
 			}
-			body, _ := json.Marshal(ladle.OrderRequest{
+			o := postOrder(t, base, "e2e-1", ladle.OrderRequest{
 				Customer:    ladle.CustomerInput{Name: "Ada", Email: "ada@example.com"},
 				Fulfillment: ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
 				Lines:       []ladle.LineRequest{{ItemID: item.ID, Quantity: 2}},
 				CouponCode:  demo.CouponCode,
 				Payment:     ladle.PaymentInput{Method: "card", Token: "tok_visa"},
 			})
-			req, _ := http.NewRequest("POST", base+"/api/v1/restaurants/"+demo.Slug+"/orders", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", "e2e-1")
-			resp, err = http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 201 {
-				t.Fatalf("order: %d %s", resp.StatusCode, b)
-			}
-			var o ladle.Order
-			json.Unmarshal(b, &o)
 			want := 2 * item.Price
 			if o.Subtotal != want || o.Discount != (want+5)/10 || o.Number != 1 || o.Status != ladle.StatusPlaced {
 				t.Fatalf("order %+v", o)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -392,29 +391,12 @@ func editorForm(t *testing.T, c *http.Client, page string) url.Values {
 // at pickup, and returns the created order.
 func placeOrder(t *testing.T, base string, itemID int64, qty int) *ladle.Order {
 	t.Helper()
-	body, _ := json.Marshal(ladle.OrderRequest{
+	return postOrder(t, base, fmt.Sprintf("two-process-%d", rand.Int64()), ladle.OrderRequest{
 		Customer:    ladle.CustomerInput{Name: "Grace", Email: "grace@example.com"},
 		Fulfillment: ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
 		Lines:       []ladle.LineRequest{{ItemID: itemID, Quantity: qty}},
 		Payment:     ladle.PaymentInput{Method: "pay_at_pickup"},
 	})
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/restaurants/"+demo.Slug+"/orders", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", fmt.Sprintf("two-process-%d", rand.Int64()))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("order on %s: %d %s", base, resp.StatusCode, b)
-	}
-	var o ladle.Order
-	if err := json.Unmarshal(b, &o); err != nil {
-		t.Fatal(err)
-	}
-	return &o
 }
 
 // poll is what pollUntilPrice saw.

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -58,34 +55,12 @@ func TestRolesAPIAndWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var itemID int64
-	for _, c := range menu.Categories {
-		for _, it := range c.Items {
-			if it.Available && len(it.ModifierGroups) == 0 && itemID == 0 {
-				itemID = it.ID
-			}
-		}
-	}
-	body, _ := json.Marshal(ladle.OrderRequest{
+	o := postOrder(t, api, "roles-1", ladle.OrderRequest{
 		Customer:    ladle.CustomerInput{Name: "Grace Hopper", Email: "grace@example.com"},
 		Fulfillment: ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
-		Lines:       []ladle.LineRequest{{ItemID: itemID, Quantity: 1}},
+		Lines:       []ladle.LineRequest{{ItemID: plainItem(t, menu).ID, Quantity: 1}},
 		Payment:     ladle.PaymentInput{Method: "pay_at_pickup"},
 	})
-	req, _ := http.NewRequest("POST", api+"/api/v1/restaurants/"+demo.Slug+"/orders", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "roles-1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("order: %d %s", resp.StatusCode, b)
-	}
-	var o ladle.Order
-	json.Unmarshal(b, &o)
 
 	deadline := time.Now().Add(20 * time.Second)
 	var emails []ladle.Email
