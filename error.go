@@ -35,13 +35,23 @@ type Error struct {
 	Message string
 	Fields  map[string]string
 	Extra   map[string]any
+	// cause is the underlying error (for logs and errors.Is/As); it is
+	// never rendered to a client.
+	cause error
 }
 
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
 func (e *Error) Error() string {
+	msg := e.Code + ": " + e.Message
 	if len(e.Fields) > 0 {
-		return fmt.Sprintf("%s: %s %v", e.Code, e.Message, e.Fields)
+		msg = fmt.Sprintf("%s %v", msg, e.Fields)
 	}
-	return e.Code + ": " + e.Message
+	if e.cause != nil {
+		msg += ": " + e.cause.Error()
+	}
+	return msg
 }
 
 // Errorf returns an *Error of the given kind and code.
@@ -85,7 +95,38 @@ const (
 	CodeUnauthorized          = "unauthorized"
 	CodeForbidden             = "forbidden"
 	CodeRateLimited           = "rate_limited"
+	CodeUnavailable           = "unavailable"
 )
+
+// Unavailable is the error for a dependency that is down, slow past its
+// deadline or out of capacity (database, broker, payment provider), and for
+// work shed because the process is at its limit: 503 with Retry-After, so a
+// client knows the same request is safe to retry after retryAfter seconds.
+// Adapters return it (wrapping the cause, which is logged, never shown); code
+// above them never guesses from driver errors.
+func Unavailable(cause error, retryAfter int, format string, args ...any) *Error {
+	return &Error{Kind: KindUnavailable, Code: CodeUnavailable, Message: fmt.Sprintf(format, args...),
+		Extra: map[string]any{"retry_after": max(retryAfter, 1)}, cause: cause}
+}
+
+// RateLimited is the error for a client that sent too much: 429 with
+// Retry-After seconds.
+func RateLimited(retryAfter int, format string, args ...any) *Error {
+	return &Error{Kind: KindRateLimited, Code: CodeRateLimited, Message: fmt.Sprintf(format, args...),
+		Extra: map[string]any{"retry_after": max(retryAfter, 1)}}
+}
+
+// RetryAfter returns the seconds after which err says a retry may succeed
+// (Extra "retry_after"), or 0 when it says nothing.
+func RetryAfter(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		if v, ok := e.Extra["retry_after"].(int); ok {
+			return v
+		}
+	}
+	return 0
+}
 
 // NotFound is the error every lookup returns for a missing row, and every
 // tenant-scoped lookup returns for a row of another restaurant: callers cannot

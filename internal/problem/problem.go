@@ -94,8 +94,14 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	if d.Status >= 500 && ladle.ErrorKind(err) == ladle.KindInternal {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if d.Status >= 500 && ladle.ErrorKind(err) == ladle.KindUnavailable {
+		log.Warn("unavailable", "method", r.Method, "path", r.URL.Path, "code", d.Code, "err", err)
+	}
+	// Every 503 and 429 says when to come back (1 s unless the error says).
 	if ra, ok := d.Extra["retry_after"].(int); ok {
 		w.Header().Set("Retry-After", strconv.Itoa(ra))
+	} else if d.Status == http.StatusServiceUnavailable || d.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Cache-Control", "no-store")
