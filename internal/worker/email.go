@@ -59,6 +59,7 @@ import (
 // (sqlstore.Store implements it).
 type EmailStore interface {
 	RestaurantByID(ctx context.Context, id int64) (*ladle.Restaurant, error)
+	RestaurantOrder(ctx context.Context, restaurantID int64, id string) (*ladle.Order, error)
 	Processed(ctx context.Context, consumer, eventID string) (bool, error)
 	ReserveEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
 	DeliverEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
@@ -254,36 +255,92 @@ func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 	}, nil
 }
 
-func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
-	var o ladle.Order
-	if err := json.Unmarshal(ev.Payload, &o); err != nil || o.ID == "" {
-		return Permanent(fmt.Errorf("order.placed payload is not an order: %v", err))
+// Both handlers act on what the database says, never on what the message
+// claims: anyone who can publish to the stream could put another recipient,
+// amount or text in an event's body. A message only names the order (the
+// event's aggregate id) and its restaurant; the handler reads that order from
+// the database, scoped to that restaurant, and renders the email from it.
+//
+// An event whose order does not exist in that restaurant (forged, or the
+// restaurant id does not match the order's) sends nothing: it is a permanent
+// failure, so it becomes a dead letter that staff can see, not a silent ack.
+// The published payload still carries the order for other readers (the live
+// feed); the email consumers ignore it beyond the hint below.
+
+// eventOrder reads the order an event names from the database.
+func (e *emailer) eventOrder(ctx context.Context, ev ladle.Event) (*ladle.Order, error) {
+	if ev.AggregateID == "" || ev.RestaurantID <= 0 {
+		return nil, Permanent(fmt.Errorf("%s event %s names no order and restaurant", ev.Type, ev.ID))
 	}
-	return e.send(ctx, ConsumerReceipt, mail.KindReceipt, ev, &o)
+	o, err := e.Store.RestaurantOrder(ctx, ev.RestaurantID, ev.AggregateID)
+	if err != nil {
+		if ladle.ErrorKind(err) == ladle.KindNotFound {
+			return nil, Permanent(fmt.Errorf("%s event %s: no order %s in restaurant %d", ev.Type, ev.ID,
+				ev.AggregateID, ev.RestaurantID))
+		}
+		return nil, err
+	}
+	return o, nil
+}
+
+func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
+	if done, err := e.processed(ctx, ConsumerReceipt, ev); err != nil || done {
+		return err
+	}
+	o, err := e.eventOrder(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if !o.Status.OnBoard() {
+		// order.placed is written when an order is placed (a card order:
+		// once it is paid); one still waiting for or refused its payment
+		// gets no receipt, whatever an event says.
+		return Permanent(fmt.Errorf("order.placed event %s: order %s is %s, not placed", ev.ID, o.ID, o.Status))
+	}
+	return e.send(ctx, ConsumerReceipt, mail.KindReceipt, ev, o)
 }
 
 func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
-	var sc ladle.StatusChange
-	if err := json.Unmarshal(ev.Payload, &sc); err != nil || sc.Order == nil {
+	// The payload's "to" only saves reading the order for the status
+	// changes that are not ours; the database decides.
+	var hint struct {
+		To ladle.OrderStatus `json:"to"`
+	}
+	if err := json.Unmarshal(ev.Payload, &hint); err != nil {
 		return Permanent(fmt.Errorf("order.status_changed payload is not a status change: %v", err))
 	}
-	if sc.To != ladle.StatusReady {
+	if hint.To != ladle.StatusReady {
 		return nil // not ours; nothing to record
 	}
-	return e.send(ctx, ConsumerReady, mail.KindReady, ev, sc.Order)
+	if done, err := e.processed(ctx, ConsumerReady, ev); err != nil || done {
+		return err
+	}
+	o, err := e.eventOrder(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if o.Status != ladle.StatusReady && o.Status != ladle.StatusCompleted {
+		// Not ready in the database (a forged event, or cancelled since):
+		// no email. Nothing to record either: a later real change to
+		// ready is a new event.
+		return nil
+	}
+	return e.send(ctx, ConsumerReady, mail.KindReady, ev, o)
+}
+
+// processed reports whether the consumer's inbox has the event already. A
+// redelivery usually finds its inbox row: done, without reading or rendering
+// anything. A first delivery skips the lookup: it is rarely done already
+// (only when the relay re-published past the broker's duplicate window), and
+// then the email's reservation finds the stored email anyway.
+func (e *emailer) processed(ctx context.Context, consumer string, ev ladle.Event) (bool, error) {
+	if Delivery(ctx) == 1 {
+		return false, nil
+	}
+	return e.Store.Processed(ctx, consumer, ev.ID)
 }
 
 func (e *emailer) send(ctx context.Context, consumer string, kind mail.Kind, ev ladle.Event, o *ladle.Order) error {
-	// A redelivery usually finds its inbox row: done, without rendering
-	// anything. A first delivery skips the lookup: it is rarely done
-	// already (only when the relay re-published past the broker's duplicate
-	// window), and then the reservation below finds the email anyway.
-	if Delivery(ctx) != 1 {
-		done, err := e.Store.Processed(ctx, consumer, ev.ID)
-		if err != nil || done {
-			return err
-		}
-	}
 	r, err := e.restaurant(ctx, o.RestaurantID)
 	if err != nil {
 		if ladle.ErrorKind(err) == ladle.KindNotFound {
