@@ -59,8 +59,36 @@ func (s *Store) PruneInbox(ctx context.Context, before time.Time, limit int) (in
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// Interruptions are rare (a few per deploy): no batching needed.
+		_, err = tx.ExecContext(ctx, `DELETE FROM delivery_interruptions WHERE updated_at < $1`, ts(before))
 		return err
 	})
+	return n, err
+}
+
+// InterruptDelivery records that consumer handed the message back undone
+// because it was shutting down, so that delivery does not count as an
+// attempt (see DeliveryInterruptions).
+func (s *Store) InterruptDelivery(ctx context.Context, consumer, messageID string, now time.Time) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_interruptions (consumer, message_id, count, updated_at)
+			VALUES ($1, $2, 1, $3) ON CONFLICT (consumer, message_id)
+			DO UPDATE SET count = delivery_interruptions.count + 1, updated_at = $3`, consumer, messageID, ts(now))
+		return err
+	})
+}
+
+// DeliveryInterruptions is how many deliveries of the message consumer
+// handed back at shutdown (0 for none).
+func (s *Store) DeliveryInterruptions(ctx context.Context, consumer, messageID string) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count FROM delivery_interruptions WHERE consumer = $1 AND message_id = $2`,
+		consumer, messageID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
 	return n, err
 }

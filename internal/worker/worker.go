@@ -48,7 +48,8 @@ type Consumer struct {
 	// (default 1).
 	Concurrency int
 	// MaxAttempts is how many deliveries a failing event gets before it
-	// becomes a dead letter (default 8).
+	// becomes a dead letter (default 8). Deliveries handed back because the
+	// worker was stopping do not count; those to a worker that died do.
 	MaxAttempts int
 	// Backoff is the wait after the nth failed attempt (the last entry
 	// repeats). Default 1s, 5s, 30s, 2m, 10m, 30m, 1h.
@@ -76,6 +77,15 @@ type DeadLetterStore interface {
 	AddDeadLetter(ctx context.Context, d *ladle.DeadLetter) (created bool, err error)
 }
 
+// InterruptionStore records deliveries a worker handed back undone because
+// it was shutting down (sqlstore.Store implements it). The broker counts
+// every delivery, those too; the worker subtracts these, so a run of deploys
+// that each interrupt the same event never makes it a dead letter.
+type InterruptionStore interface {
+	InterruptDelivery(ctx context.Context, consumer, messageID string, now time.Time) error
+	DeliveryInterruptions(ctx context.Context, consumer, messageID string) (int, error)
+}
+
 // Fault points, for crash tests (Config.Fault).
 const (
 	// FaultAfterEffect is reached when a handler's effect (and its inbox
@@ -88,7 +98,10 @@ const (
 type Config struct {
 	Broker      *broker.Broker
 	DeadLetters DeadLetterStore
-	Logger      *slog.Logger
+	// Interruptions, if set, keeps shutdowns from counting as attempts.
+	// Default: DeadLetters, if it implements InterruptionStore too.
+	Interruptions InterruptionStore
+	Logger        *slog.Logger
 	Clock       ladle.Clock
 	// Fault, if set, is called at each fault point with the event; a
 	// non-nil error makes the worker drop the event right there without
@@ -123,6 +136,9 @@ func New(cfg Config, consumers ...Consumer) *Worker {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.Interruptions == nil {
+		cfg.Interruptions, _ = cfg.DeadLetters.(InterruptionStore)
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger.With("component", "worker")}
 	for _, c := range consumers {
@@ -171,7 +187,9 @@ func (w *Worker) Start(ctx context.Context) error {
 
 // Stop stops fetching, lets handlers in progress finish (up to
 // ShutdownGrace, then cancels them) and returns when all have returned.
-// Events fetched but not handled are redelivered after their AckWait.
+// A handler cut short this way hands its event back at once (Nak), and the
+// worker records the interruption (Config.Interruptions) so the redelivery
+// does not count it as a failed attempt.
 func (w *Worker) Stop() {
 	w.mu.Lock()
 	stopRun, stopAll := w.stopRun, w.stopAll
@@ -413,9 +431,16 @@ func (c *consumerRun) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	deliveries := int(meta.NumDelivered)
-	if deliveries > 1 {
+	durable := meta.Consumer
+	msgID := m.Headers().Get(jetstream.MsgIDHeader)
+	// deliveries counts attempts: the broker's deliveries less those a
+	// worker handed back at shutdown. Handlers see the broker's count
+	// (Delivery), which is what their inbox shortcut needs.
+	raw := int(meta.NumDelivered)
+	deliveries := raw
+	if raw > 1 {
 		c.redelivered.Add(1)
+		deliveries -= c.interruptions(ctx, durable, msgID)
 	}
 	ev, err := c.decode(m)
 	if err != nil {
@@ -447,7 +472,7 @@ func (c *consumerRun) handle(ctx context.Context, m jetstream.Msg) {
 	}()
 	var retry *retryAfter
 	for {
-		err = c.safeHandle(context.WithValue(hctx, deliveryKey{}, deliveries), ev)
+		err = c.safeHandle(context.WithValue(hctx, deliveryKey{}, raw), ev)
 		// Another handler holds the event (an email leased by a sender that
 		// died, or a slow one): wait here, still reporting progress, rather
 		// than hand it back. A redelivery would count as an attempt, and
@@ -466,6 +491,12 @@ func (c *consumerRun) handle(ctx context.Context, m jetstream.Msg) {
 	cancel()
 
 	switch {
+	case err != nil && ctx.Err() != nil && !errors.Is(err, errDropped):
+		// Shutting down, and the handler was cut short: an interruption,
+		// not a failure. Record it before handing the event back, so the
+		// next delivery does not count this one as an attempt.
+		c.interrupt(ctx, durable, msgID, ev)
+		_ = m.Nak()
 	case err == nil:
 		if f := c.w.cfg.Fault; f != nil {
 			if ferr := f(FaultAfterEffect, ev); ferr != nil {
@@ -480,9 +511,6 @@ func (c *consumerRun) handle(ctx context.Context, m jetstream.Msg) {
 	case errors.As(err, &retry):
 		c.busy.Add(1)
 		_ = m.NakWithDelay(retry.d)
-	case ctx.Err() != nil:
-		// Shutting down: let another worker have it soon.
-		_ = m.Nak()
 	case IsPermanent(err) || deliveries >= c.MaxAttempts:
 		c.failed.Add(1)
 		c.giveUp(ctx, m, ev, deliveries, err)
@@ -491,6 +519,39 @@ func (c *consumerRun) handle(ctx context.Context, m jetstream.Msg) {
 		d := c.Backoff[min(deliveries, len(c.Backoff))-1]
 		c.log.Warn("handler failed; will retry", "event", ev.ID, "type", ev.Type, "attempt", deliveries, "retry_in", d, "err", err)
 		_ = m.NakWithDelay(d)
+	}
+}
+
+// interruptions is how many earlier deliveries of the message were handed
+// back at shutdown. Only redeliveries ask (a first delivery has none), so the
+// common path costs nothing. If the store cannot answer, every delivery
+// counts, as it would without the store: the event may reach its dead letter
+// early, never loop forever.
+func (c *consumerRun) interruptions(ctx context.Context, durable, msgID string) int {
+	st := c.w.cfg.Interruptions
+	if st == nil || msgID == "" {
+		return 0
+	}
+	n, err := st.DeliveryInterruptions(ctx, durable, msgID)
+	if err != nil {
+		c.log.Warn("cannot read a message's interrupted deliveries; counting them all", "message", msgID, "err", err)
+		return 0
+	}
+	return n
+}
+
+// interrupt records an interrupted delivery (see InterruptionStore). It runs
+// while shutting down, so it gets a few seconds of its own; if the write
+// fails the delivery counts as an attempt, as it would have before.
+func (c *consumerRun) interrupt(ctx context.Context, durable, msgID string, ev ladle.Event) {
+	st := c.w.cfg.Interruptions
+	if st == nil || msgID == "" {
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := st.InterruptDelivery(wctx, durable, msgID, c.w.cfg.Clock()); err != nil {
+		c.log.Warn("cannot record an interrupted delivery; it counts as an attempt", "event", ev.ID, "err", err)
 	}
 }
 
