@@ -102,7 +102,7 @@ type Config struct {
 	// Default: DeadLetters, if it implements InterruptionStore too.
 	Interruptions InterruptionStore
 	Logger        *slog.Logger
-	Clock       ladle.Clock
+	Clock         ladle.Clock
 	// Fault, if set, is called at each fault point with the event; a
 	// non-nil error makes the worker drop the event right there without
 	// acking it, as if the process died (the broker redelivers it after
