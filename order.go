@@ -77,6 +77,9 @@ type Order struct {
 	PaymentMethod string `json:"payment_method"`
 	PaymentStatus string `json:"payment_status"`
 	CancelReason  string `json:"cancel_reason,omitempty"`
+	// Attention is set when staff must look at the order by hand, e.g. a
+	// card payment whose outcome the provider never confirmed; "" normally.
+	Attention string `json:"attention,omitempty"`
 	// AccessToken is the guest's capability to read the order: an HMAC of the
 	// order id under the server secret (internal/ordering), so it is never
 	// stored and any process holding the secret (the receipt worker) can
@@ -133,10 +136,13 @@ type Payment struct {
 	ChargeID string `json:"charge_id,omitempty"`
 	// IdempotencyKey is what the provider is called with: derived from the
 	// order ("order:<id>"), so every retry of the charge is the same charge.
-	IdempotencyKey string    `json:"-"`
-	FailureReason  string    `json:"failure_reason,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	IdempotencyKey string `json:"-"`
+	FailureReason  string `json:"failure_reason,omitempty"`
+	// Attempts counts the recovery loop's attempts whose outcome stayed
+	// unknown.
+	Attempts  int       `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // PaymentKey is the provider idempotency key for an order's charge.

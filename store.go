@@ -2,6 +2,7 @@ package ladle
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -118,8 +119,32 @@ type NewOrder struct {
 	ID             string // pre-generated UUIDv7
 	RestaurantID   int64
 	IdempotencyKey string // the key whose recovery point becomes this order
-	Request        *OrderRequest
-	Now            time.Time
+	// Fence is the claim of IdempotencyKey this order is created under
+	// (IdempotencyRecord.Fence). The recovery point is written only while
+	// the key is still held under this fence, checked inside the
+	// transaction; a holder whose key was taken over gets KeyFenced and
+	// nothing is written, so one key never leads to two orders.
+	Fence   int64
+	Request *OrderRequest
+	Now     time.Time
+	// Respond, when set, builds the response to store under the key if the
+	// order is complete once created (pay at pickup): the key is finished
+	// and unlocked in the same transaction, so such an order is one commit.
+	Respond func(*Order) (status int, body []byte)
+}
+
+// Settlement is the input of SettlePayment.
+type Settlement struct {
+	OrderID string
+	Result  PaymentResult
+	Now     time.Time
+	// Lease, when set, fences the settlement: it applies only while the
+	// key is still held under Lease.Fence (else KeyFenced, nothing
+	// written), and the response Respond builds is stored under the key
+	// and the key unlocked in the same transaction. The recovery loop
+	// settles without a lease.
+	Lease   *KeyLease
+	Respond func(*Order) (status int, body []byte)
 }
 
 // OrderFilter selects orders for the staff board.
@@ -148,23 +173,40 @@ type OrderStore interface {
 	//     and its payment row (pending, or due_at_pickup) with
 	//     IdempotencyKey PaymentKey(order id) and the card token;
 	//  7. appends coupon.redeemed and, if placed, order.placed;
-	//  8. sets the idempotency key's recovery point to the order id.
+	//  8. sets the idempotency key's recovery point to the order id, if
+	//     the key is still held under in.Fence (KeyFenced otherwise);
+	//  9. with in.Respond and a complete order (pay at pickup), stores the
+	//     response under the key and unlocks it.
+	// The order number is assigned when the order is placed: at creation
+	// for pay at pickup, at a captured settlement for a card (a declined
+	// card takes no number); until then Number is 0.
 	// On any error nothing is written.
 	CreateOrder(ctx context.Context, in NewOrder) (*Order, error)
 
 	// SettlePayment records the provider's answer for the order's pending
-	// payment, in one transaction. Captured: payment captured, order placed,
-	// events payment.captured and order.placed. Declined: payment declined,
-	// order payment_failed, the coupon redemption and the fingerprint
-	// released (so the guest can try another card). Settling a payment that
-	// is no longer pending changes nothing and returns the order as it is.
-	SettlePayment(ctx context.Context, orderID string, res PaymentResult, now time.Time) (*Order, error)
+	// payment, in one transaction. Captured: payment captured, order placed
+	// with the next order number, events payment.captured and order.placed.
+	// Declined: payment declined, order payment_failed, the coupon
+	// redemption and the fingerprint released (so the guest can try another
+	// card). Either way the card token is erased. Settling a payment that
+	// is no longer pending changes no payment or order and returns the order
+	// as it is (with a Lease, the response is still stored under the key).
+	SettlePayment(ctx context.Context, st Settlement) (*Order, error)
 	// Payments lists the order's payments.
 	Payments(ctx context.Context, orderID string) ([]Payment, error)
 	// PendingPayments lists card payments still pending that were created
-	// before `before`, oldest first: the charges whose outcome is unknown,
-	// for the recovery loop.
-	PendingPayments(ctx context.Context, before time.Time, limit int) ([]Payment, error)
+	// before `before`, are due for an attempt at now and have not been
+	// given up, least recently attempted first: the charges whose outcome
+	// is unknown, for the recovery loop. Each attempt that stays unknown is
+	// recorded with PaymentAttempted, which moves the row to the back.
+	PendingPayments(ctx context.Context, before, now time.Time, limit int) ([]Payment, error)
+	// PaymentAttempted records one more recovery attempt of a pending
+	// payment whose outcome stayed unknown: next is when to try again.
+	PaymentAttempted(ctx context.Context, paymentID string, next time.Time) error
+	// GiveUpPayment stops recovering a pending payment and flags its order
+	// for staff attention (Order.Attention = reason); the order shows on
+	// the staff board. The payment stays pending: staff settle it by hand.
+	GiveUpPayment(ctx context.Context, paymentID, reason string, now time.Time) error
 
 	// Order returns any order by id (the guest path: the caller checks the
 	// access token).
@@ -188,6 +230,12 @@ type IdempotencyRecord struct {
 	RequestHash  string
 	// LockedAt is set while a request is working on the key.
 	LockedAt *time.Time
+	// Fence counts the claims of the key: every claim (first or takeover)
+	// increments it, and every write under the claim (KeyLease) checks it,
+	// so a holder whose key was taken over can no longer write.
+	Fence int64
+	// Holder and Boot name the process that claimed the key last (KeyClaim).
+	Holder, Boot string
 	// OrderID is the recovery point: the order created under this key, ""
 	// before one was.
 	OrderID string
@@ -198,22 +246,77 @@ type IdempotencyRecord struct {
 	CreatedAt      time.Time
 }
 
+// KeyClaim is the input of ClaimIdempotencyKey.
+type KeyClaim struct {
+	RestaurantID     int64
+	Key, RequestHash string
+	// Holder names the claiming process, stable across its restarts (e.g.
+	// host and data directory); Boot names this run of it. Together they
+	// let a restarted process release what its previous run held
+	// (ReleaseHolderKeys).
+	Holder, Boot string
+	Now          time.Time
+	// StaleAfter is how long a lock may be held before another request
+	// with the same key may take it over (its holder is presumed dead).
+	StaleAfter time.Duration
+}
+
+// KeyLease names one claim of a key: every write under the claim carries
+// it, and succeeds only while the key's fence is still Fence.
+type KeyLease struct {
+	RestaurantID int64
+	Key          string
+	Fence        int64
+}
+
+// Lease returns the lease of the claim rec describes.
+func (rec *IdempotencyRecord) Lease() KeyLease {
+	return KeyLease{RestaurantID: rec.RestaurantID, Key: rec.Key, Fence: rec.Fence}
+}
+
+// ErrFenced is the cause of KeyFenced errors (errors.Is).
+var ErrFenced = errors.New("ladle: idempotency key taken over by another request")
+
+// KeyFenced is the error of a write under a claim that was taken over: a
+// later request with the same key owns it now, and will finish the order.
+// It is a 409 idempotency_key_in_use with Retry-After: retrying the same
+// request returns the owner's outcome.
+func KeyFenced() *Error {
+	return &Error{Kind: KindConflict, Code: CodeIdempotencyKeyInUse,
+		Message: "this request took too long and a retry with the same Idempotency-Key took it over; retry to get its outcome",
+		Extra:   map[string]any{"retry_after": 1}, cause: ErrFenced}
+}
+
 // IdempotencyStore keeps Idempotency-Keys and their responses.
 type IdempotencyStore interface {
-	// ClaimIdempotencyKey inserts the key locked at now, or returns the
-	// existing record. claimed reports whether the caller now holds the
-	// lock: the key is new, or it exists with the same request hash, has no
-	// response yet, and is unlocked or was locked before now-staleAfter (its
-	// holder died). Atomic: of concurrent claimers at most one wins.
-	ClaimIdempotencyKey(ctx context.Context, restaurantID int64, key, requestHash string, now time.Time, staleAfter time.Duration) (rec *IdempotencyRecord, claimed bool, err error)
-	// FinishIdempotencyKey stores the final response and releases the lock.
-	FinishIdempotencyKey(ctx context.Context, restaurantID int64, key string, status int, body []byte) error
+	// ClaimIdempotencyKey inserts the key locked at c.Now with fence 1, or
+	// returns the existing record. claimed reports whether the caller now
+	// holds the lock: the key is new, or it exists with the same request
+	// hash, has no response yet, and is unlocked or was locked before
+	// Now-StaleAfter (its holder died or stalled); a takeover increments the
+	// fence, which fences the previous holder out. Atomic: of concurrent
+	// claimers at most one wins.
+	ClaimIdempotencyKey(ctx context.Context, c KeyClaim) (rec *IdempotencyRecord, claimed bool, err error)
+	// FinishIdempotencyKey stores the final response and releases the
+	// lock. A lease that no longer holds the key: KeyFenced.
+	FinishIdempotencyKey(ctx context.Context, l KeyLease, status int, body []byte) error
 	// UnlockIdempotencyKey releases the lock and keeps the recovery point:
 	// the outcome is not known yet, and a retry with the key resumes.
-	UnlockIdempotencyKey(ctx context.Context, restaurantID int64, key string) error
+	// A lease that no longer holds the key: KeyFenced.
+	UnlockIdempotencyKey(ctx context.Context, l KeyLease) error
 	// DeleteIdempotencyKey forgets an unfinished key whose request wrote
-	// nothing (validation failed), so it can be used again.
-	DeleteIdempotencyKey(ctx context.Context, restaurantID int64, key string) error
+	// nothing (validation failed), so it can be used again. A key that has
+	// a response or a recovery point is not_found; a lease that no longer
+	// holds the key: KeyFenced.
+	DeleteIdempotencyKey(ctx context.Context, l KeyLease) error
+	// IdempotencyKey returns the key's record (not_found if there is none):
+	// a holder re-checks its fence with it before an irreversible step.
+	IdempotencyKey(ctx context.Context, restaurantID int64, key string) (*IdempotencyRecord, error)
+	// ReleaseHolderKeys unlocks (and fences) the keys still locked by an
+	// earlier run of holder, i.e. with another boot than boot: a restarted
+	// process calls it so the keys its previous run held when it died are
+	// usable at once instead of after StaleAfter. It returns how many.
+	ReleaseHolderKeys(ctx context.Context, holder, boot string) (int64, error)
 	// ReapIdempotencyKeys deletes keys created before `before` that are not
 	// locked, and order fingerprints older than DuplicateWindow before it.
 	ReapIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)

@@ -166,3 +166,16 @@ func (c *config) blobURL() (string, error) {
 	}
 	return "file://" + abs, nil
 }
+
+// holder names this process for the idempotency keys it locks: the same
+// after a restart (so the new run can release what the old one held when it
+// died), different for every process sharing the database (host, listen
+// address, data directory).
+func (c *config) holder() string {
+	host, _ := os.Hostname()
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		dir = c.DataDir
+	}
+	return host + " " + c.Addr + " " + dir
+}

@@ -100,7 +100,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	payments := payment.NewTestProvider()
-	orders := ordering.New(store, payments, secret, ordering.WithLogger(log))
+	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()))
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))

@@ -221,9 +221,15 @@ func TestIdempotencyProtocol(t *testing.T) {
 			if r.status != 409 || r.code(t) != ladle.CodePossibleDuplicate {
 				t.Fatalf("got %d %s", r.status, r.body)
 			}
-			p := r.json(t)
-			if p["order_id"] != first.json(t)["id"] || !strings.HasPrefix(p["status_url"].(string), "/orders/") {
-				t.Fatalf("duplicate problem lacks the existing order: %s", r.body)
+			// Nothing of the other order leaks: it may be someone else's.
+			existing := first.json(t)
+			token, id := existing["access_token"].(string), existing["id"].(string)
+			if token == "" || id == "" {
+				t.Fatalf("first order lacks id or token: %s", first.body)
+			}
+			if p := r.json(t); p["status_url"] != nil || p["order_id"] != nil ||
+				strings.Contains(string(r.body), token) || strings.Contains(string(r.body), id) {
+				t.Fatalf("duplicate problem reveals the existing order: %s", r.body)
 			}
 			again := *req
 			again.ConfirmDuplicate = true

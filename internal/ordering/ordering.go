@@ -6,26 +6,35 @@
 // One POST goes through phases, each committed before the next starts, so a
 // crash anywhere leaves a state a retry (or the recovery loop) can finish:
 //
-//  1. claim the key (store: idempotency row, locked);
-//  2. create the order (store: one transaction writes the order, its lines,
-//     its payment row, the coupon redemption, the fingerprint, the outbox
-//     events and the key's recovery point);
-//  3. charge the card (provider, with a key derived from the order, so a
-//     repeated call is the same charge);
-//  4. settle (store: payment captured or declined, order placed or failed);
-//  5. store the response under the key and unlock it.
+//  1. claim the key (store: idempotency row, locked, fence incremented);
+//  2. create the order (store: one transaction checks the fence and writes
+//     the key's recovery point, the order, its lines, its payment row, the
+//     coupon redemption, the fingerprint and the outbox events; for pay at
+//     pickup also the stored response, and the placement ends here);
+//  3. re-check the fence, then charge the card (provider, with a key
+//     derived from the order, so a repeated call is the same charge);
+//  4. settle (store: one transaction checks the fence, moves the payment
+//     and the order, and stores the response under the key, unlocked).
+//
+// Every write under the key checks its fence, so a holder whose key was
+// taken over (it stalled past the stale-lock time) cannot create a second
+// order, settle, or store a response; the order deadline keeps a healthy
+// holder well inside the stale-lock time.
 package ordering
 
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,11 +50,28 @@ type Service struct {
 	secret   []byte
 	now      ladle.Clock
 	log      *slog.Logger
+	// orderTimeout bounds one placement, from the claim to the stored
+	// response, whatever the guest does meanwhile.
+	orderTimeout time.Duration
 	// staleLock is how long a claimed key may stay locked before another
-	// request may take it over (its holder is presumed dead).
+	// request may take it over (its holder is presumed dead or stalled);
+	// 0 means 2×orderTimeout.
 	staleLock time.Duration
 	// chargeTimeout bounds one call to the payment provider.
 	chargeTimeout time.Duration
+	// holder and boot are recorded on every claim (ladle.KeyClaim): holder
+	// names this process across restarts ("" disables the release at
+	// start), boot this run of it.
+	holder, boot string
+	released     atomic.Bool
+
+	// beforeCreate, when set (tests), runs after the claim and before the
+	// order is created.
+	beforeCreate func()
+	// beforeCharge, when set (tests), runs after the order exists and
+	// before the fence re-check and the charge: a test stalls a holder
+	// there.
+	beforeCharge func(orderID string)
 }
 
 // Option configures a Service.
@@ -57,22 +83,74 @@ func WithClock(c ladle.Clock) Option { return func(s *Service) { s.now = c } }
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
-// WithChargeTimeout bounds one payment provider call (default 10s).
+// WithChargeTimeout bounds one payment provider call (default 10s; never
+// past the order's deadline).
 func WithChargeTimeout(d time.Duration) Option { return func(s *Service) { s.chargeTimeout = d } }
 
+// DefaultOrderTimeout is the default of WithOrderTimeout.
+const DefaultOrderTimeout = 10 * time.Second
+
+// WithOrderTimeout bounds every placement (default DefaultOrderTimeout):
+// claim, create, charge, settle and the stored response together. Past it
+// the request gets 503 unavailable (or payment_pending once the card may
+// have been charged) and its key is released for a retry. The stale-lock
+// time is twice this, so a healthy holder is never taken over.
+func WithOrderTimeout(d time.Duration) Option { return func(s *Service) { s.orderTimeout = d } }
+
 // WithStaleLock sets after how long a locked key is presumed abandoned
-// (default 1 minute: longer than any healthy request takes).
+// (default 2× the order timeout). Tests shorten it.
 func WithStaleLock(d time.Duration) Option { return func(s *Service) { s.staleLock = d } }
+
+// WithHolder names this process for the keys it claims, stably across its
+// restarts and uniquely among the processes sharing the database (e.g.
+// host name, listen address and data directory). Before its first
+// placement (and when Run starts) the service releases the keys an earlier
+// run of the same holder left locked when it died, so a client retrying
+// them is served at once instead of after the stale-lock time. Two live
+// processes given one name stay correct (the release fences the other's
+// keys; its writes then fail rather than race), but lose work. Default ""
+// (no release).
+func WithHolder(h string) Option { return func(s *Service) { s.holder = h } }
 
 // New returns a Service. secret keys the guests' access tokens: every process
 // that serves or mails order links must share it.
 func New(store ladle.Store, payments ladle.PaymentProvider, secret []byte, opts ...Option) *Service {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
 	s := &Service{store: store, payments: payments, secret: secret, now: ladle.Now,
-		log: slog.Default(), staleLock: time.Minute, chargeTimeout: 10 * time.Second}
+		log: slog.Default(), orderTimeout: DefaultOrderTimeout, chargeTimeout: 10 * time.Second,
+		boot: hex.EncodeToString(b[:])}
 	for _, o := range opts {
 		o(s)
 	}
+	if s.orderTimeout <= 0 {
+		s.orderTimeout = DefaultOrderTimeout
+	}
+	if s.staleLock <= 0 {
+		s.staleLock = 2 * s.orderTimeout
+	}
 	return s
+}
+
+// StaleLock returns after how long a locked key may be taken over.
+func (s *Service) StaleLock() time.Duration { return s.staleLock }
+
+// ReleaseOwnKeys releases the keys an earlier run of this holder left
+// locked (ladle.IdempotencyStore.ReleaseHolderKeys). Place calls it once
+// before the first placement and Run when it starts; after a success it
+// does nothing.
+func (s *Service) ReleaseOwnKeys(ctx context.Context) error {
+	if s.holder == "" || s.released.Load() {
+		return nil
+	}
+	n, err := s.store.ReleaseHolderKeys(ctx, s.holder, s.boot)
+	if err != nil {
+		return err
+	}
+	if s.released.CompareAndSwap(false, true) && n > 0 {
+		s.log.Info("released idempotency keys held by this process before a restart", "keys", n, "holder", s.holder)
+	}
+	return nil
 }
 
 // Result is the final response to an order POST: the same status and bytes
@@ -94,15 +172,19 @@ const MaxKeyLen = 255
 //     under the key and replayed (Replayed true) for the same key and body;
 //   - *ladle.Error, not stored: idempotency_key_missing (no key),
 //     validation_failed, idempotency_key_in_use (the first request with the
-//     key is still in flight), idempotency_key_reused (the key was used with
-//     another body), possible_duplicate (Extra: order_id, status,
-//     status_url), item_unavailable, coupon_invalid, coupon_exhausted;
+//     key is still in flight, or took so long that a retry took the key
+//     over), idempotency_key_reused (the key was used with another body),
+//     possible_duplicate (a similar order was just placed: nothing about it
+//     is revealed; the guest may confirm with confirm_duplicate),
+//     item_unavailable, coupon_invalid, coupon_exhausted, unavailable (the
+//     database is down or slow past the order's deadline);
 //   - payment_pending (KindUnavailable) when the charge's outcome is not
 //     known yet: the key is kept, and a retry with it (or the recovery loop)
 //     finishes the order without charging twice.
 //
 // Once the key is claimed, the work runs to the end even if ctx is cancelled
-// (the guest closed the tab): an order half-placed helps nobody.
+// (the guest closed the tab: an order half-placed helps nobody), but never
+// past the order timeout.
 func (s *Service) Place(ctx context.Context, r *ladle.Restaurant, key string, req *ladle.OrderRequest) (*Result, error) {
 	if key == "" {
 		return nil, ladle.Errorf(ladle.KindInvalid, ladle.CodeIdempotencyKeyMissing,
@@ -117,8 +199,14 @@ func (s *Service) Place(ctx context.Context, r *ladle.Restaurant, key string, re
 		return nil, &ladle.Error{Kind: ladle.KindInvalid, Code: ladle.CodeValidation,
 			Message: "the order has invalid fields", Fields: fields}
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.orderTimeout)
+	defer cancel()
+	if err := s.ReleaseOwnKeys(ctx); err != nil {
+		s.log.Warn("release idempotency keys of an earlier run", "err", err)
+	}
 	hash := req.Hash()
-	rec, claimed, err := s.store.ClaimIdempotencyKey(ctx, r.ID, key, hash, now, s.staleLock)
+	rec, claimed, err := s.store.ClaimIdempotencyKey(ctx, ladle.KeyClaim{RestaurantID: r.ID, Key: key, RequestHash: hash,
+		Holder: s.holder, Boot: s.boot, Now: now, StaleAfter: s.staleLock})
 	if err != nil {
 		return nil, err
 	}
@@ -130,52 +218,93 @@ func (s *Service) Place(ctx context.Context, r *ladle.Restaurant, key string, re
 		case rec.ResponseStatus != 0:
 			return s.replay(rec)
 		default:
-			return nil, ladle.Errorf(ladle.KindConflict, ladle.CodeIdempotencyKeyInUse,
+			e := ladle.Errorf(ladle.KindConflict, ladle.CodeIdempotencyKeyInUse,
 				"an order with this Idempotency-Key is still being placed; retry shortly")
+			e.Extra = map[string]any{"retry_after": 1}
+			return nil, e
 		}
 	}
-	return s.run(context.WithoutCancel(ctx), r, key, req, rec)
+	return s.run(ctx, r, req, rec)
 }
 
-// run does phases 2–5 while holding the key's lock.
-func (s *Service) run(ctx context.Context, r *ladle.Restaurant, key string, req *ladle.OrderRequest, rec *ladle.IdempotencyRecord) (*Result, error) {
+// run does the rest while holding the key under rec's fence. A card order
+// is two commits: create (with the recovery point), then settle (with the
+// stored response); pay at pickup is one.
+func (s *Service) run(ctx context.Context, r *ladle.Restaurant, req *ladle.OrderRequest, rec *ladle.IdempotencyRecord) (*Result, error) {
+	lease := rec.Lease()
 	var order *ladle.Order
+	var pay *ladle.Payment
 	var err error
 	if rec.OrderID == "" {
+		if s.beforeCreate != nil {
+			s.beforeCreate()
+		}
 		order, err = s.store.CreateOrder(ctx, ladle.NewOrder{
-			ID: uuid.Must(uuid.NewV7()).String(), RestaurantID: r.ID, IdempotencyKey: key, Request: req, Now: s.now(),
+			ID: uuid.Must(uuid.NewV7()).String(), RestaurantID: r.ID, IdempotencyKey: lease.Key, Fence: lease.Fence,
+			Request: req, Now: s.now(), Respond: s.respond,
 		})
 		if err != nil {
-			if ladle.ErrorKind(err) == ladle.KindInternal {
+			switch k := ladle.ErrorKind(err); {
+			case errors.Is(err, ladle.ErrFenced):
+			case k == ladle.KindInternal || k == ladle.KindUnavailable:
 				// We cannot tell whether anything committed: keep the key
 				// (with whatever recovery point it has) for a retry.
-				s.unlock(ctx, r.ID, key)
-				return nil, err
-			}
-			// A 4xx: nothing was written, so the key is forgotten and
-			// works again once the request is fixed.
-			if derr := s.store.DeleteIdempotencyKey(ctx, r.ID, key); derr != nil {
-				s.log.Error("forget idempotency key", "restaurant", r.ID, "err", derr)
+				s.unlock(ctx, lease)
+			default:
+				// A 4xx: nothing was written, so the key is forgotten and
+				// works again once the request is fixed.
+				if derr := s.store.DeleteIdempotencyKey(s.cleanupCtx(ctx), lease); derr != nil {
+					s.log.Error("forget idempotency key", "restaurant", r.ID, "err", derr)
+				}
 			}
 			return nil, s.decorate(err)
 		}
+		if order.Status != ladle.StatusPendingPayment {
+			return s.response(order), nil // stored with the order (Respond)
+		}
+		// The create knows the payment: no read before the charge.
+		pay = &ladle.Payment{OrderID: order.ID, Method: order.PaymentMethod, Amount: order.Total, Currency: order.Currency,
+			Status: ladle.PaymentPending, Token: req.Payment.Token, IdempotencyKey: ladle.PaymentKey(order.ID)}
 	} else {
 		// Resuming a request that died or timed out after creating the order.
 		if order, err = s.store.Order(ctx, rec.OrderID); err != nil {
-			s.unlock(ctx, r.ID, key)
+			s.unlock(ctx, lease)
 			return nil, err
+		}
+		if order.Status == ladle.StatusPendingPayment {
+			if pay, err = s.pendingPayment(ctx, order.ID); err != nil {
+				s.unlock(ctx, lease)
+				return nil, err
+			}
 		}
 	}
 
-	if order.Status == ladle.StatusPendingPayment {
-		if order, err = s.charge(ctx, order); err != nil {
-			s.unlock(ctx, r.ID, key)
+	if pay != nil {
+		if s.beforeCharge != nil {
+			s.beforeCharge(order.ID)
+		}
+		// Charging is the one step that cannot be undone: make sure the key
+		// is still ours (the create checked the fence in its transaction,
+		// but a long stall since may have let a retry take over; that retry
+		// charges this same order with the same provider key, so this is
+		// about not calling the provider twice, not about a second charge).
+		if err := s.stillHolds(ctx, lease); err != nil {
 			return nil, err
 		}
+		if order, err = s.chargePayment(ctx, pay, &lease); err != nil {
+			if !errors.Is(err, ladle.ErrFenced) {
+				s.unlock(ctx, lease)
+			}
+			return nil, err
+		}
+		return s.response(order), nil // stored with the settlement
 	}
 
 	res := s.response(order)
-	if err := s.store.FinishIdempotencyKey(ctx, r.ID, key, res.Status, res.Body); err != nil {
+	if err := s.store.FinishIdempotencyKey(ctx, lease, res.Status, res.Body); err != nil {
+		if errors.Is(err, ladle.ErrFenced) {
+			return nil, err
+		}
 		// The order stands; only the stored response is missing, and a
 		// retry will rebuild it from the order (recovery point).
 		s.log.Error("store idempotent response", "order", order.ID, "err", err)
@@ -183,30 +312,48 @@ func (s *Service) run(ctx context.Context, r *ladle.Restaurant, key string, req 
 	return res, nil
 }
 
-// charge calls the provider for the order's pending payment and settles it.
-// It returns payment_pending when the outcome is unknown.
-func (s *Service) charge(ctx context.Context, order *ladle.Order) (*ladle.Order, error) {
-	pays, err := s.store.Payments(ctx, order.ID)
+// respond builds the response stored under the key with the order.
+func (s *Service) respond(o *ladle.Order) (int, []byte) {
+	res := s.response(o)
+	return res.Status, res.Body
+}
+
+// stillHolds re-reads the key and fails with KeyFenced unless lease still
+// holds it.
+func (s *Service) stillHolds(ctx context.Context, l ladle.KeyLease) error {
+	rec, err := s.store.IdempotencyKey(ctx, l.RestaurantID, l.Key)
+	if err != nil {
+		return err
+	}
+	if rec.Fence != l.Fence || rec.LockedAt == nil {
+		return ladle.KeyFenced()
+	}
+	return nil
+}
+
+// pendingPayment returns the order's pending payment, nil if there is none
+// (settled meanwhile by the recovery loop).
+func (s *Service) pendingPayment(ctx context.Context, orderID string) (*ladle.Payment, error) {
+	pays, err := s.store.Payments(ctx, orderID)
 	if err != nil {
 		return nil, err
 	}
-	var pay *ladle.Payment
 	for i := range pays {
 		if pays[i].Status == ladle.PaymentPending {
-			pay = &pays[i]
+			return &pays[i], nil
 		}
 	}
-	if pay == nil { // settled meanwhile by the recovery loop
-		return s.store.Order(ctx, order.ID)
-	}
-	return s.chargePayment(ctx, pay, order.ID)
+	return nil, nil
 }
 
-func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, orderID string) (*ladle.Order, error) {
+// chargePayment calls the provider for a pending payment and settles it
+// (under lease, storing the response, when the request holds the key). It
+// returns payment_pending when the outcome is unknown.
+func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, lease *ladle.KeyLease) (*ladle.Order, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.chargeTimeout)
 	res, err := s.payments.Charge(cctx, ladle.ChargeRequest{
 		Key: pay.IdempotencyKey, Amount: pay.Amount, Currency: pay.Currency, Token: pay.Token,
-		Description: "Order " + orderID,
+		Description: "Order " + pay.OrderID,
 	})
 	cancel()
 	var result ladle.PaymentResult
@@ -218,31 +365,43 @@ func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, orderID
 		errors.As(err, &e)
 		result = ladle.PaymentResult{FailureReason: e.Message}
 	default:
-		s.log.Warn("payment outcome unknown", "order", orderID, "err", err)
+		s.log.Warn("payment outcome unknown", "order", pay.OrderID, "err", err)
 		return nil, &ladle.Error{Kind: ladle.KindUnavailable, Code: ladle.CodePaymentPending,
 			Message: "We could not confirm your payment yet. Retry in a moment: you will not be charged twice.",
-			Extra:   map[string]any{"order_id": orderID, "retry_after": 5}}
+			Extra:   map[string]any{"order_id": pay.OrderID, "retry_after": 5}}
 	}
-	return s.store.SettlePayment(ctx, orderID, result, s.now())
+	st := ladle.Settlement{OrderID: pay.OrderID, Result: result, Now: s.now(), Lease: lease}
+	if lease != nil {
+		st.Respond = s.respond
+	}
+	return s.store.SettlePayment(ctx, st)
 }
 
-func (s *Service) unlock(ctx context.Context, restaurantID int64, key string) {
-	if err := s.store.UnlockIdempotencyKey(ctx, restaurantID, key); err != nil {
-		s.log.Error("unlock idempotency key", "restaurant", restaurantID, "err", err)
+// cleanupCtx is for releasing a key after the placement's deadline may
+// have passed: a short deadline of its own, so the key is not left locked
+// for the stale-lock time just because the order ran out of time.
+func (s *Service) cleanupCtx(ctx context.Context) context.Context {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	context.AfterFunc(c, cancel)
+	return c
+}
+
+func (s *Service) unlock(ctx context.Context, l ladle.KeyLease) {
+	if err := s.store.UnlockIdempotencyKey(s.cleanupCtx(ctx), l); err != nil && !errors.Is(err, ladle.ErrFenced) {
+		s.log.Error("unlock idempotency key", "restaurant", l.RestaurantID, "err", err)
 	}
 }
 
-// decorate adds the status link to a possible_duplicate error, so the guest
-// can open the order that already exists.
+// decorate words a possible_duplicate error for the guest. It names
+// nothing of the other order (no id, link or token): the similar order may
+// be someone else's, and whoever placed it already has its link. The guest
+// who meant to order again confirms with confirm_duplicate.
 func (s *Service) decorate(err error) error {
 	var e *ladle.Error
 	if errors.As(err, &e) && e.Code == ladle.CodePossibleDuplicate {
-		if id, ok := e.Extra["order_id"].(string); ok {
-			e.Extra["status_url"] = StatusURL(id, s.AccessToken(id))
-			if e.Message == "" {
-				e.Message = "An order with the same items and contact was just placed."
-			}
-		}
+		e.Message = "An order with the same items and contact details was placed a few minutes ago. " +
+			"If you meant to order again, confirm to place this one too."
+		e.Extra = map[string]any{"confirm_with": "confirm_duplicate"}
 	}
 	return err
 }

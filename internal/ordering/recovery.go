@@ -7,34 +7,94 @@ import (
 	"github.com/ladle-dev/ladle"
 )
 
+// ProviderKeyLifetime is how long the payment provider remembers an
+// idempotency key (Stripe: 24 hours). Past it a retried charge could be a
+// new charge, so the recovery loop stops retrying and asks staff.
+const ProviderKeyLifetime = 24 * time.Hour
+
+// recoveryBatch bounds one round of RecoverPayments.
+const recoveryBatch = 100
+
+// AttentionPaymentUnconfirmed is Order.Attention for an order whose card
+// payment the provider never confirmed within ProviderKeyLifetime.
+const AttentionPaymentUnconfirmed = "payment_unconfirmed"
+
 // RecoverPayments settles card payments that have been pending for longer
 // than minAge: charges whose response was lost, or whose process died between
 // creating the order and settling it. It calls the provider again with the
 // payment's own idempotency key, so a card that was charged is not charged
-// again; the provider's answer settles the order. It returns how many
-// payments it settled.
+// again; the provider's answer settles the order.
+//
+// A payment whose attempt fails (outcome still unknown, provider or
+// database error) is skipped and retried later with its own exponential
+// backoff (retryBackoff); the store hands out due payments least recently
+// tried first, so one poisoned row never starves the rest. A payment still
+// unknown after ProviderKeyLifetime is given up: its order is flagged for
+// staff (AttentionPaymentUnconfirmed) and shows on the board.
+//
+// It returns how many payments it settled and the first error of the
+// round (the others are logged); it never stops at an error.
 func (s *Service) RecoverPayments(ctx context.Context, minAge time.Duration) (int, error) {
-	pays, err := s.store.PendingPayments(ctx, s.now().Add(-minAge), 100)
+	now := s.now()
+	pays, err := s.store.PendingPayments(ctx, now.Add(-minAge), now, recoveryBatch)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for i := range pays {
-		if _, err := s.chargePayment(ctx, &pays[i], pays[i].OrderID); err != nil {
-			if ladle.ErrorCode(err) != ladle.CodePaymentPending {
-				return n, err
-			}
-			continue // still unknown: next round
+	var first error
+	note := func(err error) {
+		if first == nil {
+			first = err
 		}
-		n++
 	}
-	return n, nil
+	for i := range pays {
+		p := &pays[i]
+		if ctx.Err() != nil {
+			break
+		}
+		if now.Sub(p.CreatedAt) >= ProviderKeyLifetime {
+			if err := s.store.GiveUpPayment(ctx, p.ID, AttentionPaymentUnconfirmed, now); err != nil {
+				note(err)
+				continue
+			}
+			s.log.Error("payment outcome still unknown after the provider's key lifetime; order flagged for staff",
+				"order", p.OrderID, "payment", p.ID, "attempts", p.Attempts)
+			continue
+		}
+		_, err := s.chargePayment(ctx, p, nil)
+		if err == nil {
+			n++
+			continue
+		}
+		if ladle.ErrorCode(err) != ladle.CodePaymentPending {
+			s.log.Warn("recover payment", "order", p.OrderID, "err", err)
+			note(err)
+		}
+		if err := s.store.PaymentAttempted(ctx, p.ID, now.Add(retryBackoff(p.Attempts))); err != nil {
+			note(err)
+		}
+	}
+	return n, first
 }
 
-// Run is the ordering service's background loop: it recovers pending
-// payments every interval and reaps expired idempotency keys and order
-// fingerprints. It returns when ctx is done.
+// retryBackoff is the wait after the attempts-th failed recovery attempt
+// of one payment: 10s doubling, at most 30 minutes.
+func retryBackoff(attempts int) time.Duration {
+	d := 10 * time.Second
+	for i := 0; i < attempts && d < 30*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Minute)
+}
+
+// Run is the ordering service's background loop: it releases the keys an
+// earlier run of this holder left locked, then recovers pending payments
+// every interval and reaps expired idempotency keys and order fingerprints.
+// It returns when ctx is done.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	if err := s.ReleaseOwnKeys(ctx); err != nil {
+		s.log.Warn("release idempotency keys of an earlier run", "err", err)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	lastReap := time.Time{}
@@ -44,8 +104,9 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if n, err := s.RecoverPayments(ctx, 2*s.chargeTimeout); err != nil {
-			s.log.Error("recover payments", "err", err)
+		// Older than the stale-lock time: no live request still holds it.
+		if n, err := s.RecoverPayments(ctx, s.staleLock); err != nil {
+			s.log.Error("recover payments", "settled", n, "err", err)
 		} else if n > 0 {
 			s.log.Info("recovered payments", "settled", n)
 		}

@@ -36,6 +36,8 @@ type dialect struct {
 	idsParam string
 	// loadOrderItems is sqlLoadOrderItems with idsParam filled in.
 	loadOrderItems string
+	// assignNumber gives a placed order its number (orders.go).
+	assignNumber string
 	// readTx is how read-only snapshots begin: REPEATABLE READ in
 	// PostgreSQL so a menu's several queries see one state; SQLite's
 	// deferred read transaction is already a snapshot in WAL mode.
@@ -58,6 +60,7 @@ var (
 		skipLocked:     "",
 		idsParam:       sqliteIDs,
 		loadOrderItems: sqlLoadOrderItemsSQLite,
+		assignNumber:   sqlAssignNumberSQLite,
 		readTx:         &sql.TxOptions{ReadOnly: true},
 		migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
@@ -71,6 +74,7 @@ var (
 		skipLocked:     " FOR UPDATE SKIP LOCKED",
 		idsParam:       postgresIDs,
 		loadOrderItems: sqlLoadOrderItemsPostgres,
+		assignNumber:   sqlAssignNumberPostgres,
 		readTx:         &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 		migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,

@@ -9,32 +9,53 @@ import (
 	"github.com/ladle-dev/ladle"
 )
 
-// The claim is three statements in one transaction, each atomic on its own
-// under READ COMMITTED: a concurrent claimer of a new key waits on the first
-// one's uncommitted row and then does nothing; a re-claim is a conditional
-// UPDATE that at most one claimer can win.
+// The claim is up to three statements in one transaction, each atomic on
+// its own under READ COMMITTED: a concurrent claimer of a new key waits on
+// the first one's uncommitted row and then does nothing; a re-claim is a
+// conditional UPDATE that at most one claimer can win.
+//
+// Fencing: lock_version counts claims. Every write made under a claim
+// (recovery point, settlement, finish, unlock, delete) has
+// "lock_version = <its claim's> AND locked_at IS NOT NULL" in its WHERE, so
+// once another request took the key over (or the holder let go of it) the
+// old holder's writes change nothing and it gets ladle.KeyFenced. The check
+// is in the same statement as the write (and, for the recovery point, in
+// the transaction that creates the order), so no interleaving slips
+// between check and write.
 const (
 	// sqlClaimNewKey inserts the key locked; no row back means it exists.
-	sqlClaimNewKey = `INSERT INTO idempotency_keys (restaurant_id, key, request_hash, locked_at, created_at)
-		VALUES ($1, $2, $3, $4, $4) ON CONFLICT (restaurant_id, key) DO NOTHING RETURNING ` + idemColumns
+	sqlClaimNewKey = `INSERT INTO idempotency_keys (restaurant_id, key, request_hash, locked_at, created_at, lock_version, holder, boot)
+		VALUES ($1, $2, $3, $4, $4, 1, $5, $6) ON CONFLICT (restaurant_id, key) DO NOTHING RETURNING ` + idemColumns
 	// sqlReclaimKey takes over an unfinished key of the same request whose
-	// lock was released (outcome unknown) or is stale (its holder died).
-	sqlReclaimKey = `UPDATE idempotency_keys SET locked_at = $4
+	// lock was released (outcome unknown) or is stale (its holder died or
+	// stalled), fencing out the previous holder.
+	sqlReclaimKey = `UPDATE idempotency_keys SET locked_at = $4, lock_version = lock_version + 1, holder = $6, boot = $7
 		WHERE restaurant_id = $1 AND key = $2 AND request_hash = $3 AND response_status = 0
 		AND (locked_at IS NULL OR locked_at < $5) RETURNING ` + idemColumns
 	sqlReadKey = `SELECT ` + idemColumns + ` FROM idempotency_keys WHERE restaurant_id = $1 AND key = $2`
-	// sqlSetRecoveryPoint is CreateOrder's last step before the order
-	// number: the key now leads to the order.
-	sqlSetRecoveryPoint = `UPDATE idempotency_keys SET order_id = $3 WHERE restaurant_id = $1 AND key = $2`
+	// sqlSetRecoveryPoint is CreateOrder's first write: the key now leads
+	// to the order, if the creator still holds it ($4 = its fence). First on
+	// purpose: on PostgreSQL it row-locks the key, so a takeover waits for
+	// this transaction and then resumes its order instead of creating one.
+	sqlSetRecoveryPoint = `UPDATE idempotency_keys SET order_id = $3
+		WHERE restaurant_id = $1 AND key = $2 AND lock_version = $4 AND locked_at IS NOT NULL`
+	// sqlFinishKey stores the response and unlocks, under the fence.
+	sqlFinishKey = `UPDATE idempotency_keys SET response_status = $4, response_body = $5, locked_at = NULL
+		WHERE restaurant_id = $1 AND key = $2 AND lock_version = $3 AND locked_at IS NOT NULL`
+	// sqlHoldsKey checks (and on PostgreSQL row-locks) the fence at the
+	// start of a fenced settlement.
+	sqlHoldsKey = `UPDATE idempotency_keys SET locked_at = locked_at
+		WHERE restaurant_id = $1 AND key = $2 AND lock_version = $3 AND locked_at IS NOT NULL`
 )
 
-const idemColumns = `restaurant_id, key, request_hash, locked_at, order_id, response_status, response_body, created_at`
+const idemColumns = `restaurant_id, key, request_hash, locked_at, order_id, response_status, response_body, created_at,
+	lock_version, holder, boot`
 
 func scanIdem(row *sql.Row) (*ladle.IdempotencyRecord, error) {
 	var r ladle.IdempotencyRecord
 	var orderID sql.NullString
 	if err := row.Scan(&r.RestaurantID, &r.Key, &r.RequestHash, nullTimeCol{&r.LockedAt}, &orderID,
-		&r.ResponseStatus, &r.ResponseBody, timeCol{&r.CreatedAt}); err != nil {
+		&r.ResponseStatus, &r.ResponseBody, timeCol{&r.CreatedAt}, &r.Fence, &r.Holder, &r.Boot); err != nil {
 		return nil, err
 	}
 	r.OrderID = orderID.String
@@ -45,40 +66,15 @@ func scanIdem(row *sql.Row) (*ladle.IdempotencyRecord, error) {
 const MaxIdempotencyKeyLen = 255
 
 // ClaimIdempotencyKey implements ladle.IdempotencyStore.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, restaurantID int64, key, requestHash string, now time.Time, staleAfter time.Duration) (*ladle.IdempotencyRecord, bool, error) {
-	if key == "" || len(key) > MaxIdempotencyKeyLen {
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, c ladle.KeyClaim) (*ladle.IdempotencyRecord, bool, error) {
+	if c.Key == "" || len(c.Key) > MaxIdempotencyKeyLen {
 		return nil, false, invalid("idempotency_key", "must be 1–255 characters")
 	}
-	now = ts(now)
 	var rec *ladle.IdempotencyRecord
 	var claimed bool
 	err := s.withTx(ctx, func(tx *Tx) error {
 		var err error
-		rec, err = scanIdem(tx.QueryRowContext(ctx, sqlClaimNewKey, restaurantID, key, requestHash, now))
-		if err == nil {
-			claimed = true
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			if tx.d.isForeignKeyViolation(err) {
-				return ladle.NotFound("restaurant")
-			}
-			return err
-		}
-		rec, err = scanIdem(tx.QueryRowContext(ctx, sqlReclaimKey, restaurantID, key, requestHash, now, now.Add(-staleAfter)))
-		if err == nil {
-			claimed = true
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		rec, err = scanIdem(tx.QueryRowContext(ctx, sqlReadKey, restaurantID, key))
-		if errors.Is(err, sql.ErrNoRows) {
-			// Deleted between the statements by its holder: the caller
-			// may simply retry.
-			return ladle.Errorf(ladle.KindConflict, ladle.CodeIdempotencyKeyInUse, "the idempotency key changed during the claim; retry")
-		}
+		rec, claimed, err = claimKey(ctx, tx, c)
 		return err
 	})
 	if err != nil {
@@ -87,40 +83,127 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, restaurantID int64, key
 	return rec, claimed, nil
 }
 
+// claimKey runs the claim in tx.
+func claimKey(ctx context.Context, tx *Tx, c ladle.KeyClaim) (*ladle.IdempotencyRecord, bool, error) {
+	now := ts(c.Now)
+	rec, err := scanIdem(tx.QueryRowContext(ctx, sqlClaimNewKey, c.RestaurantID, c.Key, c.RequestHash, now, c.Holder, c.Boot))
+	if err == nil {
+		return rec, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		if tx.d.isForeignKeyViolation(err) {
+			return nil, false, ladle.NotFound("restaurant")
+		}
+		return nil, false, err
+	}
+	rec, err = scanIdem(tx.QueryRowContext(ctx, sqlReclaimKey, c.RestaurantID, c.Key, c.RequestHash, now,
+		now.Add(-c.StaleAfter), c.Holder, c.Boot))
+	if err == nil {
+		return rec, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, err
+	}
+	rec, err = scanIdem(tx.QueryRowContext(ctx, sqlReadKey, c.RestaurantID, c.Key))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Deleted between the statements by its holder: the caller may
+		// simply retry.
+		return nil, false, ladle.Errorf(ladle.KindConflict, ladle.CodeIdempotencyKeyInUse, "the idempotency key changed during the claim; retry")
+	}
+	return rec, false, err
+}
+
+// IdempotencyKey implements ladle.IdempotencyStore.
+func (s *Store) IdempotencyKey(ctx context.Context, restaurantID int64, key string) (*ladle.IdempotencyRecord, error) {
+	var rec *ladle.IdempotencyRecord
+	err := s.read1(ctx, func(tx *Tx) error {
+		var err error
+		rec, err = scanIdem(tx.QueryRowContext(ctx, sqlReadKey, restaurantID, key))
+		return notFoundIfNoRows(err, "idempotency key")
+	})
+	return rec, err
+}
+
+// fenced turns a fenced write that changed no row into the right error:
+// not_found when the key is gone, KeyFenced when it is held under another
+// claim or not held at all.
+func fenced(ctx context.Context, tx *Tx, l ladle.KeyLease, res sql.Result, err error) error {
+	n, err := rowsAffected(res, err)
+	if err != nil || n > 0 {
+		return err
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM idempotency_keys WHERE restaurant_id = $1 AND key = $2`,
+		l.RestaurantID, l.Key).Scan(&one)
+	if err != nil {
+		return notFoundIfNoRows(err, "idempotency key")
+	}
+	return ladle.KeyFenced()
+}
+
 // FinishIdempotencyKey implements ladle.IdempotencyStore.
-func (s *Store) FinishIdempotencyKey(ctx context.Context, restaurantID int64, key string, status int, body []byte) error {
+func (s *Store) FinishIdempotencyKey(ctx context.Context, l ladle.KeyLease, status int, body []byte) error {
 	if status <= 0 {
 		return invalid("status", "must be an HTTP status")
 	}
+	return s.withTx(ctx, func(tx *Tx) error { return finishKey(ctx, tx, l, status, body) })
+}
+
+func finishKey(ctx context.Context, tx *Tx, l ladle.KeyLease, status int, body []byte) error {
 	if body == nil {
 		body = []byte{} // NULL means "no response yet"
 	}
-	return s.withTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET response_status = $3, response_body = $4, locked_at = NULL
-			WHERE restaurant_id = $1 AND key = $2`, restaurantID, key, status, body)
-		return mustAffect(res, err, "idempotency key")
-	})
+	res, err := tx.ExecContext(ctx, sqlFinishKey, l.RestaurantID, l.Key, l.Fence, status, body)
+	return fenced(ctx, tx, l, res, err)
 }
 
 // UnlockIdempotencyKey implements ladle.IdempotencyStore.
-func (s *Store) UnlockIdempotencyKey(ctx context.Context, restaurantID int64, key string) error {
+func (s *Store) UnlockIdempotencyKey(ctx context.Context, l ladle.KeyLease) error {
 	return s.withTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = NULL WHERE restaurant_id = $1 AND key = $2`,
-			restaurantID, key)
-		return mustAffect(res, err, "idempotency key")
+		res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = NULL
+			WHERE restaurant_id = $1 AND key = $2 AND lock_version = $3 AND locked_at IS NOT NULL`,
+			l.RestaurantID, l.Key, l.Fence)
+		return fenced(ctx, tx, l, res, err)
 	})
 }
 
 // DeleteIdempotencyKey implements ladle.IdempotencyStore. Only a key with
 // neither a response nor a recovery point is deleted: forgetting one that
-// led to an order would let a retry create a second order. Such a key, or a
-// missing one, is not_found.
-func (s *Store) DeleteIdempotencyKey(ctx context.Context, restaurantID int64, key string) error {
+// led to an order would let a retry create a second order.
+func (s *Store) DeleteIdempotencyKey(ctx context.Context, l ladle.KeyLease) error {
 	return s.withTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys
-			WHERE restaurant_id = $1 AND key = $2 AND response_status = 0 AND order_id IS NULL`, restaurantID, key)
-		return mustAffect(res, err, "unfinished idempotency key")
+			WHERE restaurant_id = $1 AND key = $2 AND response_status = 0 AND order_id IS NULL
+			AND lock_version = $3 AND locked_at IS NOT NULL`, l.RestaurantID, l.Key, l.Fence)
+		if n, err := rowsAffected(res, err); err != nil || n > 0 {
+			return err
+		}
+		rec, err := scanIdem(tx.QueryRowContext(ctx, sqlReadKey, l.RestaurantID, l.Key))
+		if err != nil {
+			return notFoundIfNoRows(err, "unfinished idempotency key")
+		}
+		if rec.ResponseStatus == 0 && rec.OrderID == "" {
+			return ladle.KeyFenced() // unfinished, but not held under l
+		}
+		return ladle.NotFound("unfinished idempotency key")
 	})
+}
+
+// ReleaseHolderKeys implements ladle.IdempotencyStore. The fence moves on
+// too, so if the earlier run is in fact still alive (two processes given
+// the same holder name), its writes fail instead of racing the next claim.
+func (s *Store) ReleaseHolderKeys(ctx context.Context, holder, boot string) (int64, error) {
+	if holder == "" {
+		return 0, invalid("holder", "is required")
+	}
+	var n int64
+	err := s.withTx(ctx, func(tx *Tx) error {
+		var err error
+		n, err = rowsAffected(tx.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = NULL, lock_version = lock_version + 1
+			WHERE holder = $1 AND boot <> $2 AND locked_at IS NOT NULL`, holder, boot))
+		return err
+	})
+	return n, err
 }
 
 // ReapIdempotencyKeys implements ladle.IdempotencyStore and returns the

@@ -95,14 +95,16 @@ const (
 	// 8b. The coupon redemption, when a coupon applies.
 	sqlInsertRedemption = `INSERT INTO coupon_redemptions (order_id, coupon_id, customer_id, amount, created_at)
 	VALUES ($1, $2, $3, $4, $5)`
-	// 9. sqlSetRecoveryPoint (idempotency.go), when there is a key.
+	// (0. sqlSetRecoveryPoint (idempotency.go), first, when there is a key.)
 
-	// 10. The per-restaurant order number. Last on purpose: it row-locks
-	// the restaurant until commit, and every order of the restaurant queues
-	// on that lock, so it is held for as few statements as possible.
-	sqlNextOrderNumber = `UPDATE restaurants SET next_order_number = next_order_number + 1
-	WHERE id = $1 RETURNING next_order_number - 1`
-	sqlSetOrderNumber = `UPDATE orders SET number = $2 WHERE id = $1`
+	// 10. A placed order's number ($1 order, $2 restaurant): on PostgreSQL
+	// from the restaurant's sequence, no lock held; on SQLite from the
+	// restaurant row's counter, then bumped (sqlBumpOrderNumber).
+	sqlAssignNumberPostgres = `UPDATE orders SET number = nextval(format('order_number_%s', $2::bigint)::regclass)
+	WHERE id = $1 RETURNING number`
+	sqlAssignNumberSQLite = `UPDATE orders SET number = (SELECT next_order_number FROM restaurants WHERE id = $2)
+	WHERE id = $1 RETURNING number`
+	sqlBumpOrderNumber = `UPDATE restaurants SET next_order_number = next_order_number + 1 WHERE id = $1`
 	// 11. sqlInsertOutbox (outbox.go): coupon.redeemed and/or order.placed,
 	// one multi-row insert, after the number because order.placed carries it.
 )
@@ -118,11 +120,12 @@ type Statement struct {
 // replay the same SQL outside Go (pgbench). The lines and outbox inserts
 // are shown with one tuple; CreateOrder adds one per line or event.
 func CreateOrderStatements(dialect string) []Statement {
-	items := sqlLoadOrderItemsSQLite
+	items, numberSQL := sqlLoadOrderItemsSQLite, sqlAssignNumberSQLite
 	if dialect == dialectPostgres.name {
-		items = sqlLoadOrderItemsPostgres
+		items, numberSQL = sqlLoadOrderItemsPostgres, sqlAssignNumberPostgres
 	}
 	return []Statement{
+		{"set_recovery_point", sqlSetRecoveryPoint},
 		{"load_restaurant_coupon", sqlLoadRestaurantCoupon},
 		{"load_order_items", items},
 		{"claim_fingerprint", sqlClaimFingerprint},
@@ -133,9 +136,7 @@ func CreateOrderStatements(dialect string) []Statement {
 		{"insert_lines", sqlInsertLines + tuple(1, 6)},
 		{"insert_payment", sqlInsertPayment},
 		{"insert_redemption", sqlInsertRedemption},
-		{"set_recovery_point", sqlSetRecoveryPoint},
-		{"next_order_number", sqlNextOrderNumber},
-		{"set_order_number", sqlSetOrderNumber},
+		{"assign_number", numberSQL},
 		{"insert_outbox", sqlInsertOutbox + tuple(1, 6)},
 	}
 }
@@ -172,6 +173,16 @@ func (s *Store) CreateOrder(ctx context.Context, in ladle.NewOrder) (*ladle.Orde
 func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time) (*ladle.Order, error) {
 	req := in.Request
 	email := strings.ToLower(req.Customer.Email)
+
+	// 0: the idempotency key's recovery point, under the creator's fence.
+	if in.IdempotencyKey != "" {
+		res, err := tx.ExecContext(ctx, sqlSetRecoveryPoint, in.RestaurantID, in.IdempotencyKey, in.ID, in.Fence)
+		if n, err := rowsAffected(res, err); err != nil {
+			return nil, fmt.Errorf("sqlstore: set recovery point: %w", err)
+		} else if n == 0 {
+			return nil, ladle.KeyFenced()
+		}
+	}
 
 	// 1–2: restaurant, coupon, the referenced part of the menu.
 	r, coupon, err := loadRestaurantCoupon(ctx, tx, in.RestaurantID, req.CouponCode)
@@ -269,21 +280,11 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time) 
 		events = append(events, ev)
 	}
 
-	// 9: the idempotency key's recovery point.
-	if in.IdempotencyKey != "" {
-		if _, err := tx.ExecContext(ctx, sqlSetRecoveryPoint, r.ID, in.IdempotencyKey, o.ID); err != nil {
-			return nil, fmt.Errorf("sqlstore: set recovery point: %w", err)
-		}
-	}
-
-	// 10: the number, then 11: the events that carry it.
-	if err := tx.QueryRowContext(ctx, sqlNextOrderNumber, r.ID).Scan(&o.Number); err != nil {
-		return nil, fmt.Errorf("sqlstore: next order number: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, sqlSetOrderNumber, o.ID, o.Number); err != nil {
-		return nil, fmt.Errorf("sqlstore: set order number: %w", err)
-	}
+	// 10: a placed order's number, then 11: the events that carry it.
 	if o.Status == ladle.StatusPlaced {
+		if o.Number, err = assignOrderNumber(ctx, tx, r.ID, o.ID); err != nil {
+			return nil, err
+		}
 		ev, err := newEvent(ladle.EventOrderPlaced, r.ID, o.ID, o, now)
 		if err != nil {
 			return nil, err
@@ -293,7 +294,33 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time) 
 	if err := insertEvents(ctx, tx, events...); err != nil {
 		return nil, err
 	}
+
+	// 12: a complete order's response, stored under the key.
+	if in.Respond != nil && in.IdempotencyKey != "" && o.Status == ladle.StatusPlaced {
+		status, body := in.Respond(o)
+		if err := finishKey(ctx, tx, ladle.KeyLease{RestaurantID: r.ID, Key: in.IdempotencyKey, Fence: in.Fence}, status, body); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// assignOrderNumber gives a placed order the restaurant's next number.
+// PostgreSQL takes it from the restaurant's own sequence (migration 0005):
+// no row is locked, so concurrent orders of one restaurant do not queue on
+// a counter until commit (a rolled-back placement leaves a gap). SQLite has
+// one writer anyway, and keeps a gapless counter on the restaurant row.
+func assignOrderNumber(ctx context.Context, tx *Tx, restaurantID int64, orderID string) (int64, error) {
+	var n int64
+	if err := tx.QueryRowContext(ctx, tx.d.assignNumber, orderID, restaurantID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: assign order number: %w", err)
+	}
+	if tx.d == dialectSQLite {
+		if _, err := tx.ExecContext(ctx, sqlBumpOrderNumber, restaurantID); err != nil {
+			return 0, fmt.Errorf("sqlstore: bump order number: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // loadRestaurantCoupon runs step 1. An unknown coupon code is coupon_invalid.
@@ -449,7 +476,7 @@ func insertLines(ctx context.Context, tx *Tx, orderID string, lines []ladle.Orde
 // sqlOrderColumns are the orders columns scanOrder reads.
 const sqlOrderColumns = `id, restaurant_id, number, status, customer_id, customer_name, customer_email, customer_phone,
 	fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code,
-	payment_method, payment_status, cancel_reason, marketing_opt_in, created_at, updated_at`
+	payment_method, payment_status, cancel_reason, attention, marketing_opt_in, created_at, updated_at`
 
 func scanOrder(row interface{ Scan(...any) error }) (*ladle.Order, error) {
 	var o ladle.Order
@@ -457,7 +484,7 @@ func scanOrder(row interface{ Scan(...any) error }) (*ladle.Order, error) {
 	err := row.Scan(&o.ID, &o.RestaurantID, &number, &o.Status, &o.CustomerID, &o.Customer.Name, &o.Customer.Email,
 		&o.Customer.Phone, &o.Fulfillment.Type, nullTimeCol{&o.Fulfillment.Time}, &o.Subtotal, &o.Discount, &o.Tax,
 		&o.Tip, &o.Total, &o.Currency, &o.CouponCode, &o.PaymentMethod, &o.PaymentStatus, &o.CancelReason,
-		&o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})
+		&o.Attention, &o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -579,7 +606,13 @@ func (s *Store) Orders(ctx context.Context, restaurantID int64, f ladle.OrderFil
 		args = append(args, ts(f.Since))
 		b.WriteString(` AND created_at >= $` + strconv.Itoa(len(args)))
 	}
-	b.WriteString(` AND status IN (`)
+	b.WriteString(` AND (`)
+	if len(f.Statuses) == 0 {
+		// The board also shows orders flagged for staff attention, whatever
+		// their status (a payment the provider never confirmed).
+		b.WriteString(`attention <> '' OR `)
+	}
+	b.WriteString(`status IN (`)
 	for i, st := range statuses {
 		if !validStatus(st) {
 			return nil, invalid("status", fmt.Sprintf("%q is not an order status", st))
@@ -591,7 +624,7 @@ func (s *Store) Orders(ctx context.Context, restaurantID int64, f ladle.OrderFil
 		b.WriteString("$" + strconv.Itoa(len(args)))
 	}
 	args = append(args, limit)
-	b.WriteString(`) ORDER BY created_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args)))
+	b.WriteString(`)) ORDER BY created_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args)))
 
 	var out []ladle.Order
 	err := s.readTx(ctx, func(tx *Tx) error {

@@ -11,12 +11,12 @@ import (
 )
 
 const sqlPaymentColumns = `id, order_id, method, amount, currency, status, token, charge_id, idempotency_key,
-	failure_reason, created_at, updated_at`
+	failure_reason, attempts, created_at, updated_at`
 
 func scanPayment(row interface{ Scan(...any) error }) (*ladle.Payment, error) {
 	var p ladle.Payment
 	err := row.Scan(&p.ID, &p.OrderID, &p.Method, &p.Amount, &p.Currency, &p.Status, &p.Token, &p.ChargeID,
-		&p.IdempotencyKey, &p.FailureReason, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
+		&p.IdempotencyKey, &p.FailureReason, &p.Attempts, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -26,9 +26,15 @@ func scanPayment(row interface{ Scan(...any) error }) (*ladle.Payment, error) {
 // SettlePayment implements ladle.OrderStore. The payment's move out of
 // pending is a conditional UPDATE, so of two concurrent settlements (the
 // request and the recovery loop) exactly one applies and the other sees the
-// order as the first left it.
-func (s *Store) SettlePayment(ctx context.Context, orderID string, res ladle.PaymentResult, now time.Time) (*ladle.Order, error) {
-	now = ts(now)
+// order as the first left it. With a lease, the key's fence is checked (and
+// on PostgreSQL the key row locked) first, so a holder that was taken over
+// changes nothing.
+func (s *Store) SettlePayment(ctx context.Context, st ladle.Settlement) (*ladle.Order, error) {
+	now := ts(st.Now)
+	if st.Now.IsZero() {
+		now = ts(s.now())
+	}
+	res := st.Result
 	status, orderStatus := ladle.PaymentDeclined, ladle.StatusPaymentFailed
 	if res.Captured {
 		status, orderStatus = ladle.PaymentCaptured, ladle.StatusPlaced
@@ -42,54 +48,78 @@ func (s *Store) SettlePayment(ctx context.Context, orderID string, res ladle.Pay
 	}
 	var o *ladle.Order
 	err := s.withTx(ctx, func(tx *Tx) error {
-		p, err := scanPayment(tx.QueryRowContext(ctx, `UPDATE payments SET status = $2, charge_id = $3, failure_reason = $4, updated_at = $5
-			WHERE order_id = $1 AND status = 'pending' RETURNING `+sqlPaymentColumns,
-			orderID, status, res.ChargeID, reason, now))
-		if errors.Is(err, sql.ErrNoRows) {
-			// Not pending (settled already, or pay at pickup): change nothing.
-			o, err = orderByID(ctx, tx, 0, orderID)
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		var restaurantID int64
-		var fingerprint string
-		err = tx.QueryRowContext(ctx, `UPDATE orders SET status = $2, payment_status = $3, updated_at = $4
-			WHERE id = $1 AND status = 'pending_payment' RETURNING restaurant_id, fingerprint`,
-			orderID, string(orderStatus), status, now).Scan(&restaurantID, &fingerprint)
-		if err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return errors.New("sqlstore: pending payment of an order that is not pending_payment")
-			}
-			return err
-		}
-		if !res.Captured {
-			if err := releaseOrder(ctx, tx, restaurantID, orderID, fingerprint); err != nil {
+		if l := st.Lease; l != nil {
+			res, err := tx.ExecContext(ctx, sqlHoldsKey, l.RestaurantID, l.Key, l.Fence)
+			if err := fenced(ctx, tx, *l, res, err); err != nil {
 				return err
 			}
 		}
-		if o, err = orderByID(ctx, tx, 0, orderID); err != nil {
-			return err
-		}
-		if !res.Captured {
-			return nil
-		}
-		p.Token = "" // the card token stays in the database
-		captured, err := newEvent(ladle.EventPaymentCaptured, restaurantID, orderID, p, now)
+		var err error
+		o, err = settle(ctx, tx, st.OrderID, res, status, orderStatus, reason, now)
 		if err != nil {
 			return err
 		}
-		placed, err := newEvent(ladle.EventOrderPlaced, restaurantID, orderID, o, now)
-		if err != nil {
-			return err
+		if st.Lease != nil && st.Respond != nil {
+			code, body := st.Respond(o)
+			return finishKey(ctx, tx, *st.Lease, code, body)
 		}
-		return insertEvents(ctx, tx, captured, placed)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// settle moves the order's pending payment and the order itself, in tx.
+// The card token is erased in the same statement: once the provider has
+// answered it is never needed again.
+func settle(ctx context.Context, tx *Tx, orderID string, res ladle.PaymentResult, status string,
+	orderStatus ladle.OrderStatus, reason string, now time.Time) (*ladle.Order, error) {
+	p, err := scanPayment(tx.QueryRowContext(ctx, `UPDATE payments SET status = $2, charge_id = $3, failure_reason = $4,
+		updated_at = $5, token = ''
+		WHERE order_id = $1 AND status = 'pending' RETURNING `+sqlPaymentColumns,
+		orderID, status, res.ChargeID, reason, now))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not pending (settled already, or pay at pickup): change nothing.
+		return orderByID(ctx, tx, 0, orderID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var restaurantID int64
+	var fingerprint string
+	err = tx.QueryRowContext(ctx, `UPDATE orders SET status = $2, payment_status = $3, updated_at = $4
+		WHERE id = $1 AND status = 'pending_payment' RETURNING restaurant_id, fingerprint`,
+		orderID, string(orderStatus), status, now).Scan(&restaurantID, &fingerprint)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errors.New("sqlstore: pending payment of an order that is not pending_payment")
+		}
+		return nil, err
+	}
+	if !res.Captured {
+		if err := releaseOrder(ctx, tx, restaurantID, orderID, fingerprint); err != nil {
+			return nil, err
+		}
+		return orderByID(ctx, tx, 0, orderID)
+	}
+	if _, err := assignOrderNumber(ctx, tx, restaurantID, orderID); err != nil {
+		return nil, err
+	}
+	o, err := orderByID(ctx, tx, 0, orderID)
+	if err != nil {
+		return nil, err
+	}
+	captured, err := newEvent(ladle.EventPaymentCaptured, restaurantID, orderID, p, now)
+	if err != nil {
+		return nil, err
+	}
+	placed, err := newEvent(ladle.EventOrderPlaced, restaurantID, orderID, o, now)
+	if err != nil {
+		return nil, err
+	}
+	return o, insertEvents(ctx, tx, captured, placed)
 }
 
 // releaseOrder undoes what a declined order held, so the guest can try again
@@ -140,12 +170,50 @@ func (s *Store) Payments(ctx context.Context, orderID string) ([]ladle.Payment, 
 }
 
 // PendingPayments implements ladle.OrderStore.
-func (s *Store) PendingPayments(ctx context.Context, before time.Time, limit int) ([]ladle.Payment, error) {
+func (s *Store) PendingPayments(ctx context.Context, before, now time.Time, limit int) ([]ladle.Payment, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	return queryPayments(ctx, s.reader(), `SELECT `+sqlPaymentColumns+` FROM payments
-		WHERE status = 'pending' AND created_at < $1 ORDER BY created_at, id LIMIT $2`, ts(before), limit)
+	var ps []ladle.Payment
+	err := s.read1(ctx, func(tx *Tx) error {
+		var err error
+		ps, err = queryPayments(ctx, tx, `SELECT `+sqlPaymentColumns+` FROM payments
+			WHERE status = 'pending' AND given_up_at IS NULL AND created_at < $1
+			AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+			ORDER BY COALESCE(next_attempt_at, created_at), id LIMIT $3`, ts(before), ts(now), limit)
+		return err
+	})
+	return ps, err
+}
+
+// PaymentAttempted implements ladle.OrderStore.
+func (s *Store) PaymentAttempted(ctx context.Context, paymentID string, next time.Time) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE payments SET attempts = attempts + 1, next_attempt_at = $2
+			WHERE id = $1 AND status = 'pending'`, paymentID, ts(next))
+		return err
+	})
+}
+
+// GiveUpPayment implements ladle.OrderStore.
+func (s *Store) GiveUpPayment(ctx context.Context, paymentID, reason string, now time.Time) error {
+	if reason == "" {
+		return invalid("reason", "is required")
+	}
+	now = ts(now)
+	return s.withTx(ctx, func(tx *Tx) error {
+		var orderID string
+		err := tx.QueryRowContext(ctx, `UPDATE payments SET given_up_at = $2, updated_at = $2
+			WHERE id = $1 AND status = 'pending' AND given_up_at IS NULL RETURNING order_id`, paymentID, now).Scan(&orderID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // settled (or given up) meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE orders SET attention = $2, updated_at = $3 WHERE id = $1`, orderID, reason, now)
+		return err
+	})
 }
 
 func queryPayments(ctx context.Context, tx *Tx, q string, args ...any) ([]ladle.Payment, error) {

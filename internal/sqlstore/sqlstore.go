@@ -200,10 +200,10 @@ func (s *Store) ReadDB() *sql.DB { return s.read }
 // Ping checks both pools.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.write.PingContext(ctx); err != nil {
-		return err
+		return unavailable(err)
 	}
 	if s.read != s.write {
-		return s.read.PingContext(ctx)
+		return unavailable(s.read.PingContext(ctx))
 	}
 	return nil
 }
@@ -245,19 +245,23 @@ type Tx struct {
 // first statement (BEGIN IMMEDIATE); on PostgreSQL it runs at READ
 // COMMITTED, so every statement must be correct under that level on its own
 // (conditional UPDATEs, ON CONFLICT) rather than rely on a snapshot.
-func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) error {
+func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	sqltx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
+		return unavailable(fmt.Errorf("sqlstore: begin: %w", err))
 	}
 	defer s.afterTx(s.write)
+	// Deferred, so a panic in fn (recovered up the stack by the HTTP
+	// server) cannot leave the transaction open: on SQLite that would hold
+	// the only write connection, and every later write would wait forever.
+	// After a commit, Rollback is a no-op.
+	defer sqltx.Rollback()
 	tx := &Tx{querier: s.querierFor(s.write, sqltx), d: s.d, now: s.now}
 	if err := fn(tx); err != nil {
-		sqltx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := sqltx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+		return unavailable(fmt.Errorf("sqlstore: commit: %w", err))
 	}
 	if tx.appended {
 		s.eventsCommitted()
@@ -271,11 +275,17 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) error {
 func (s *Store) readTx(ctx context.Context, fn func(tx *Tx) error) error {
 	sqltx, err := s.read.BeginTx(ctx, s.d.readTx)
 	if err != nil {
-		return fmt.Errorf("sqlstore: begin read: %w", err)
+		return unavailable(fmt.Errorf("sqlstore: begin read: %w", err))
 	}
 	defer s.afterTx(s.read) // runs after the rollback below has freed the connection
 	defer sqltx.Rollback()
-	return fn(&Tx{querier: s.querierFor(s.read, sqltx), d: s.d, now: s.now})
+	return unavailable(fn(&Tx{querier: s.querierFor(s.read, sqltx), d: s.d, now: s.now}))
+}
+
+// read1 runs fn on the read pool outside a transaction, for reads of one
+// statement, and classifies its error like readTx.
+func (s *Store) read1(ctx context.Context, fn func(tx *Tx) error) error {
+	return unavailable(fn(s.reader()))
 }
 
 // reader is a Tx over the read pool, for reads of one statement.

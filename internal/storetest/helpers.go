@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/ladle-dev/ladle"
@@ -107,3 +108,19 @@ func cardRequest(f *Fixture) *ladle.OrderRequest {
 
 // asError is errors.As for *ladle.Error.
 func asError(err error, target **ladle.Error) bool { return errors.As(err, target) }
+
+// claimKey claims key as holder "test" (boot "b1").
+func claimKey(s ladle.Store, rid int64, key, hash string, at time.Time, stale time.Duration) (*ladle.IdempotencyRecord, bool, error) {
+	return s.ClaimIdempotencyKey(ctx, ladle.KeyClaim{RestaurantID: rid, Key: key, RequestHash: hash,
+		Holder: "test", Boot: "b1", Now: at, StaleAfter: stale})
+}
+
+// held returns the lease of the key's current claim (fence 1 for a key that
+// does not exist), for cases that write as whoever holds it now.
+func held(s ladle.Store, rid int64, key string) ladle.KeyLease {
+	rec, err := s.IdempotencyKey(ctx, rid, key)
+	if err != nil {
+		return ladle.KeyLease{RestaurantID: rid, Key: key, Fence: 1}
+	}
+	return rec.Lease()
+}

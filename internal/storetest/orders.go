@@ -392,15 +392,15 @@ func testCreateOrderRecoveryPoint(t *testing.T, e *env) {
 	s, f := e.seed()
 	rid := f.Restaurant.ID
 	req := f.Request()
-	rec, claimed, err := s.ClaimIdempotencyKey(ctx, rid, "key-1", req.Hash(), now, time.Minute)
+	rec, claimed, err := claimKey(s, rid, "key-1", req.Hash(), now, time.Minute)
 	ok(t, err)
 	if !claimed || rec.OrderID != "" {
 		t.Fatalf("claim = %+v, %v", rec, claimed)
 	}
-	o, err := s.CreateOrder(ctx, ladle.NewOrder{ID: newID(), RestaurantID: rid, IdempotencyKey: "key-1", Request: req, Now: now})
+	o, err := s.CreateOrder(ctx, ladle.NewOrder{ID: newID(), RestaurantID: rid, IdempotencyKey: "key-1", Fence: rec.Fence, Request: req, Now: now})
 	ok(t, err)
-	ok(t, s.UnlockIdempotencyKey(ctx, rid, "key-1"))
-	rec, claimed, err = s.ClaimIdempotencyKey(ctx, rid, "key-1", req.Hash(), now.Add(time.Second), time.Minute)
+	ok(t, s.UnlockIdempotencyKey(ctx, held(s, rid, "key-1")))
+	rec, claimed, err = claimKey(s, rid, "key-1", req.Hash(), now.Add(time.Second), time.Minute)
 	ok(t, err)
 	if !claimed || rec.OrderID != o.ID {
 		t.Fatalf("re-claim after the order: %+v, claimed %v; want recovery point %s", rec, claimed, o.ID)
@@ -408,11 +408,11 @@ func testCreateOrderRecoveryPoint(t *testing.T, e *env) {
 	// A refused order leaves the key without a recovery point.
 	bad := f.Request()
 	bad.Lines[0].Quantity = 0
-	_, _, err = s.ClaimIdempotencyKey(ctx, rid, "key-2", bad.Hash(), now, time.Minute)
+	_, _, err = claimKey(s, rid, "key-2", bad.Hash(), now, time.Minute)
 	ok(t, err)
-	_, err = s.CreateOrder(ctx, ladle.NewOrder{ID: newID(), RestaurantID: rid, IdempotencyKey: "key-2", Request: bad, Now: now})
+	_, err = s.CreateOrder(ctx, ladle.NewOrder{ID: newID(), RestaurantID: rid, IdempotencyKey: "key-2", Fence: held(s, rid, "key-2").Fence, Request: bad, Now: now})
 	wantCode(t, err, ladle.CodeValidation)
-	rec, _, err = s.ClaimIdempotencyKey(ctx, rid, "key-2", bad.Hash(), now, time.Minute)
+	rec, _, err = claimKey(s, rid, "key-2", bad.Hash(), now, time.Minute)
 	ok(t, err)
 	if rec.OrderID != "" {
 		t.Fatalf("refused order set a recovery point: %+v", rec)

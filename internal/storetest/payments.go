@@ -33,15 +33,18 @@ func testSettleCaptured(t *testing.T, e *env) {
 	}
 
 	settled := now.Add(3 * time.Second)
-	got, err := s.SettlePayment(ctx, o.ID, ladle.PaymentResult{Captured: true, ChargeID: "ch_123"}, settled)
+	got, err := s.SettlePayment(ctx, ladle.Settlement{OrderID: o.ID, Result: ladle.PaymentResult{Captured: true, ChargeID: "ch_123"}, Now: settled})
 	ok(t, err)
-	if got.Status != ladle.StatusPlaced || got.PaymentStatus != ladle.PaymentCaptured || got.Number != o.Number ||
+	if o.Number != 0 {
+		t.Fatalf("an unpaid order took number %d", o.Number)
+	}
+	if got.Status != ladle.StatusPlaced || got.PaymentStatus != ladle.PaymentCaptured || got.Number != 1 ||
 		!got.UpdatedAt.Equal(settled) || len(got.Lines) != 2 {
 		t.Fatalf("settled order = %+v", got)
 	}
 	ps, err = s.Payments(ctx, o.ID)
 	ok(t, err)
-	if ps[0].Status != ladle.PaymentCaptured || ps[0].ChargeID != "ch_123" || !ps[0].UpdatedAt.Equal(settled) {
+	if ps[0].Status != ladle.PaymentCaptured || ps[0].ChargeID != "ch_123" || !ps[0].UpdatedAt.Equal(settled) || ps[0].Token != "" {
 		t.Fatalf("captured payment = %+v", ps[0])
 	}
 	evs := events(t, s, rid)
@@ -52,12 +55,12 @@ func testSettleCaptured(t *testing.T, e *env) {
 	if p := decode[ladle.Payment](t, captured[0]); p.OrderID != o.ID || p.ChargeID != "ch_123" || p.Status != ladle.PaymentCaptured {
 		t.Fatalf("payment.captured payload = %+v", p)
 	}
-	if p := decode[ladle.Order](t, placed[0]); p.ID != o.ID || p.Status != ladle.StatusPlaced || p.Number != o.Number {
+	if p := decode[ladle.Order](t, placed[0]); p.ID != o.ID || p.Status != ladle.StatusPlaced || p.Number != got.Number {
 		t.Fatalf("order.placed payload = %+v", p)
 	}
 
 	// Settling again (a late decline from the recovery loop) changes nothing.
-	again, err := s.SettlePayment(ctx, o.ID, ladle.PaymentResult{FailureReason: "late"}, settled.Add(time.Minute))
+	again, err := s.SettlePayment(ctx, ladle.Settlement{OrderID: o.ID, Result: ladle.PaymentResult{FailureReason: "late"}, Now: settled.Add(time.Minute)})
 	ok(t, err)
 	if again.Status != ladle.StatusPlaced || !again.UpdatedAt.Equal(settled) {
 		t.Fatalf("second settlement changed the order: %+v", again)
@@ -67,12 +70,12 @@ func testSettleCaptured(t *testing.T, e *env) {
 	}
 	// A pay-at-pickup order has nothing to settle.
 	pp := place(t, s, f, withEmail(f, "pp@example.com"))
-	got, err = s.SettlePayment(ctx, pp.ID, ladle.PaymentResult{Captured: true, ChargeID: "ch_x"}, settled)
+	got, err = s.SettlePayment(ctx, ladle.Settlement{OrderID: pp.ID, Result: ladle.PaymentResult{Captured: true, ChargeID: "ch_x"}, Now: settled})
 	ok(t, err)
 	if got.Status != ladle.StatusPlaced || got.PaymentStatus != ladle.PaymentDueAtPickup {
 		t.Fatalf("settling pay-at-pickup changed it: %+v", got)
 	}
-	_, err = s.SettlePayment(ctx, newID(), ladle.PaymentResult{Captured: true, ChargeID: "ch_x"}, settled)
+	_, err = s.SettlePayment(ctx, ladle.Settlement{OrderID: newID(), Result: ladle.PaymentResult{Captured: true, ChargeID: "ch_x"}, Now: settled})
 	wantNotFound(t, err)
 }
 
@@ -88,7 +91,7 @@ func testSettleDeclined(t *testing.T, e *env) {
 		t.Fatalf("uses after order = %d", c.Uses)
 	}
 
-	got, err := s.SettlePayment(ctx, o.ID, ladle.PaymentResult{FailureReason: "card_declined"}, now.Add(time.Second))
+	got, err := s.SettlePayment(ctx, ladle.Settlement{OrderID: o.ID, Result: ladle.PaymentResult{FailureReason: "card_declined"}, Now: now.Add(time.Second)})
 	ok(t, err)
 	if got.Status != ladle.StatusPaymentFailed || got.PaymentStatus != ladle.PaymentDeclined {
 		t.Fatalf("declined order = %+v", got)
@@ -127,7 +130,7 @@ func testSettleDeclined(t *testing.T, e *env) {
 	if retry.Discount != 300 {
 		t.Fatalf("retry discount = %d", retry.Discount)
 	}
-	got, err = s.SettlePayment(ctx, retry.ID, ladle.PaymentResult{Captured: true, ChargeID: "ch_ok"}, now.Add(3*time.Second))
+	got, err = s.SettlePayment(ctx, ladle.Settlement{OrderID: retry.ID, Result: ladle.PaymentResult{Captured: true, ChargeID: "ch_ok"}, Now: now.Add(3 * time.Second)})
 	ok(t, err)
 	if got.Status != ladle.StatusPlaced {
 		t.Fatalf("retry = %+v", got)
@@ -150,23 +153,64 @@ func testPendingPayments(t *testing.T, e *env) {
 	b := place(t, s, f, withCardEmail(f, "b@example.com"), at(time.Second))
 	c := place(t, s, f, withCardEmail(f, "c@example.com"), at(2*time.Second))
 	place(t, s, f, withEmail(f, "pickup@example.com"), at(0)) // not a card payment
-	_, err := s.SettlePayment(ctx, b.ID, ladle.PaymentResult{Captured: true, ChargeID: "ch_b"}, now.Add(3*time.Second))
+	_, err := s.SettlePayment(ctx, ladle.Settlement{OrderID: b.ID, Result: ladle.PaymentResult{Captured: true, ChargeID: "ch_b"}, Now: now.Add(3 * time.Second)})
 	ok(t, err)
 
-	ps, err := s.PendingPayments(ctx, now.Add(time.Hour), 10)
+	later := now.Add(time.Hour)
+	ps, err := s.PendingPayments(ctx, later, later, 10)
 	ok(t, err)
 	if len(ps) != 2 || ps[0].OrderID != a.ID || ps[1].OrderID != c.ID || ps[0].Token != "tok_visa" {
 		t.Fatalf("pending = %+v, want a then c", ps)
 	}
-	ps, err = s.PendingPayments(ctx, now.Add(2*time.Second), 10)
+	ps, err = s.PendingPayments(ctx, now.Add(2*time.Second), later, 10)
 	ok(t, err)
 	if len(ps) != 1 || ps[0].OrderID != a.ID {
 		t.Fatalf("pending before c = %+v", ps)
 	}
-	ps, err = s.PendingPayments(ctx, now.Add(time.Hour), 1)
+	ps, err = s.PendingPayments(ctx, later, later, 1)
 	ok(t, err)
 	if len(ps) != 1 || ps[0].OrderID != a.ID {
 		t.Fatalf("limit 1 = %+v", ps)
+	}
+
+	// An attempt that stays unknown moves the row back (round robin) and
+	// hides it until it is due again.
+	ok(t, s.PaymentAttempted(ctx, ps[0].ID, later.Add(time.Minute)))
+	ps, err = s.PendingPayments(ctx, later, later, 10)
+	ok(t, err)
+	if len(ps) != 1 || ps[0].OrderID != c.ID {
+		t.Fatalf("after a's attempt = %+v, want only c", ps)
+	}
+	ok(t, s.PaymentAttempted(ctx, ps[0].ID, later.Add(30*time.Second)))
+	ps, err = s.PendingPayments(ctx, later, later.Add(2*time.Minute), 10)
+	ok(t, err)
+	if len(ps) != 2 || ps[0].OrderID != c.ID || ps[1].OrderID != a.ID {
+		t.Fatalf("both due again = %+v, want c (tried earlier) then a", ps)
+	}
+
+	// Given up: out of the loop, order flagged and on the board.
+	ok(t, s.GiveUpPayment(ctx, ps[1].ID, "payment not confirmed by the provider", later))
+	ps, err = s.PendingPayments(ctx, later, later.Add(time.Hour), 10)
+	ok(t, err)
+	if len(ps) != 1 || ps[0].OrderID != c.ID {
+		t.Fatalf("after giving up a = %+v", ps)
+	}
+	got, err := s.Order(ctx, a.ID)
+	ok(t, err)
+	if got.Attention == "" || got.Status != ladle.StatusPendingPayment {
+		t.Fatalf("given-up order = %+v", got)
+	}
+	board, err := s.Orders(ctx, f.Restaurant.ID, ladle.OrderFilter{})
+	ok(t, err)
+	found := false
+	for _, o := range board {
+		found = found || o.ID == a.ID
+		if o.ID == c.ID {
+			t.Fatal("a pending card order without attention is on the board")
+		}
+	}
+	if !found {
+		t.Fatal("the order flagged for attention is not on the board")
 	}
 }
 

@@ -109,18 +109,11 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 			Retry:   secs,
 		})
 	case ladle.CodePossibleDuplicate:
+		// The similar order may be someone else's: the page names nothing
+		// of it (no link, token or status). A browser that placed it keeps
+		// its link (app.js) and offers it from the dialog.
 		p.Key, p.RotateKey = newKey(), true
-		d := &duplicateView{}
-		d.StatusURL, _ = e.Extra["status_url"].(string)
-		if st, ok := e.Extra["status"]; ok {
-			d.Status = statusLabel(ladle.OrderStatus(toString(st)))
-		}
-		if d.StatusURL == "" {
-			if id, ok := e.Extra["order_id"].(string); ok {
-				d.StatusURL = ordering.StatusURL(id, s.Ordering.AccessToken(id))
-			}
-		}
-		p.Duplicate = d
+		p.Duplicate = &duplicateView{}
 		s.renderCheckout(w, r, http.StatusConflict, rest, p)
 	case ladle.CodeValidation:
 		p.Key, p.RotateKey = newKey(), true

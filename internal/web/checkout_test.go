@@ -167,10 +167,18 @@ func TestCheckoutPossibleDuplicate(t *testing.T) {
 		res := c.post(e.checkoutPath(), form)
 		res.want(t, http.StatusConflict,
 			`<dialog id="duplicate-dialog"`, "It looks like you just placed this order",
-			`href="`+strings.ReplaceAll(existing, "&", "&amp;")+`"`, "Open my existing order",
+			`data-open-existing>Open my existing order`,
 			`form="checkout-form" name="confirm_duplicate" value="1"`, "Place it again",
 			`data-key-mode="rotate"`, `value="Ada Lovelace"`, `value="dup@example.com"`, `name="tip" value="1"`,
 		)
+		// The page names nothing of the similar order (it may be someone
+		// else's): no id, no link, no access token.
+		existingID := strings.TrimPrefix(strings.Split(existing, "?")[0], "/orders/")
+		existingToken := e.svc.AccessToken(existingID)
+		if body := string(res.body); strings.Contains(body, existingID) || strings.Contains(body, existingToken) ||
+			strings.Contains(body, url.QueryEscape(existingToken)) {
+			t.Fatalf("the duplicate page reveals order %s or its token", existingID)
+		}
 		key3 := res.field(t, "idempotency_key")
 		if key3 == key2 || !uuidRE.MatchString(key3) {
 			t.Fatalf("duplicate re-render key %q (posted %q): want a fresh one", key3, key2)

@@ -48,10 +48,9 @@ type checkoutForm struct {
 	Cart               string // JSON: [{"item_id":1,"quantity":2,"modifier_ids":[3]}]
 }
 
-type duplicateView struct {
-	StatusURL string
-	Status    string
-}
+// duplicateView is the "a similar order was just placed" dialog. It has no
+// fields on purpose: nothing about the other order reaches this page.
+type duplicateView struct{}
 
 type pickupSlot struct {
 	Value, Label string

@@ -6,6 +6,9 @@
 //   localStorage   ladle.cart.<slug>            the cart: [{item_id, quantity, modifier_ids}]
 //   sessionStorage ladle.checkout-key.<slug>    the Idempotency-Key of the current checkout attempt
 //   sessionStorage ladle.checkout-draft.<slug>  what the guest typed at checkout
+//   localStorage   ladle.last-order.<slug>      the status link of the last order placed here
+//                                               (the duplicate dialog offers it: the server never
+//                                               names the similar order, which may be someone else's)
 // The key lives in sessionStorage so a reload of the checkout page (or a
 // second submit after one) continues the same attempt instead of starting a
 // new order; the status page forgets it once the order is placed.
@@ -15,6 +18,7 @@
   var cartKey = function (slug) { return 'ladle.cart.' + slug; };
   var attemptKey = function (slug) { return 'ladle.checkout-key.' + slug; };
   var draftKey = function (slug) { return 'ladle.checkout-draft.' + slug; };
+  var lastOrderKey = function (slug) { return 'ladle.last-order.' + slug; };
 
   // Storage that still works (in memory) when the browser refuses it.
   function storage(name) {
@@ -394,6 +398,12 @@
     });
 
     var dup = document.getElementById('duplicate-dialog');
+    var existing = dup && dup.querySelector('[data-open-existing]');
+    var last = existing && local.getItem(lastOrderKey(slug));
+    if (last && last.indexOf('/orders/') === 0) {
+      existing.setAttribute('href', last);
+      existing.hidden = false;
+    }
     if (dup && typeof dup.showModal === 'function') {
       dup.close();
       dup.showModal();
@@ -437,6 +447,7 @@
     session.removeItem(draftKey(slug));
     var url = new URL(location.href);
     url.searchParams.delete('placed');
+    if (from === 'placed') local.setItem(lastOrderKey(slug), url.pathname + url.search);
     history.replaceState(null, '', url.pathname + url.search + url.hash);
   }
 

@@ -1,0 +1,264 @@
+package ordering
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type bundle struct {
+	store *sqlstore.Store
+	fix   *storetest.Fixture
+	pay   *payment.TestProvider
+	clock *clock
+}
+
+// backends runs fn on SQLite and on PostgreSQL.
+func backends(t *testing.T, fn func(t *testing.T, b *bundle)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, setup(t, "sqlite:"+t.TempDir()+"/ladle.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		fn(t, setup(t, testenv.PostgresSchema(t)))
+	})
+}
+
+func setup(t *testing.T, url string) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
+	st, err := sqlstore.Open(ctx, url, sqlstore.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{store: st, fix: storetest.Seed(t, st), pay: payment.NewTestProvider(), clock: clk}
+}
+
+func (b *bundle) service(opts ...Option) *Service {
+	return New(b.store, b.pay, []byte("fence-test-secret-0123456789"), append([]Option{WithClock(b.clock.Now)}, opts...)...)
+}
+
+func (b *bundle) cardRequest() *ladle.OrderRequest {
+	r := b.fix.Request()
+	r.Payment = ladle.PaymentInput{Method: "card", Token: payment.TokenVisa}
+	// As in the reproduction of issue 7: the duplicate window does not
+	// stand in for the fence.
+	r.ConfirmDuplicate = true
+	return r
+}
+
+// orders returns every order of the fixture restaurant, whatever its status.
+func (b *bundle) orders(t *testing.T) []ladle.Order {
+	t.Helper()
+	os, err := b.store.Orders(context.Background(), b.fix.Restaurant.ID, ladle.OrderFilter{Statuses: []ladle.OrderStatus{
+		ladle.StatusPendingPayment, ladle.StatusPaymentFailed, ladle.StatusPlaced}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os
+}
+
+// stall returns a hook that signals when it is reached and then waits for
+// release.
+func stall() (hook func(), reached, release chan struct{}) {
+	reached, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(reached) })
+		<-release
+	}, reached, release
+}
+
+func wantFenced(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ladle.ErrFenced) {
+		t.Fatalf("first holder's outcome = %v, want KeyFenced", err)
+	}
+}
+
+// TestStalledHolderBeforeCreate: the first request stalls after claiming
+// its key and before creating the order, past the stale-lock time; a retry
+// takes the key over and places the order. When the first wakes up, its
+// create is fenced out: one order, one charge.
+func TestStalledHolderBeforeCreate(t *testing.T) {
+	backends(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		first, second := b.service(), b.service()
+		hook, reached, release := stall()
+		first.beforeCreate = hook
+		errc := make(chan error, 1)
+		go func() {
+			_, err := first.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+			errc <- err
+		}()
+		<-reached
+		b.clock.Add(first.StaleLock() + time.Second)
+		res, err := second.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+		if err != nil || res.Status != http.StatusCreated {
+			t.Fatalf("retry = %+v, %v", res, err)
+		}
+		close(release)
+		wantFenced(t, <-errc)
+		if os := b.orders(t); len(os) != 1 || os[0].ID != res.Order.ID {
+			t.Fatalf("orders = %d, want only the retry's", len(os))
+		}
+		if n := len(b.pay.Charges()); n != 1 || b.pay.Calls() != 1 {
+			t.Fatalf("charges %d, provider calls %d; want 1 and 1", n, b.pay.Calls())
+		}
+		again, err := first.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+		if err != nil || !again.Replayed || string(again.Body) != string(res.Body) {
+			t.Fatalf("replay = %+v, %v", again, err)
+		}
+	})
+}
+
+// TestStalledHolderBeforeCharge: the first request created the order and
+// stalls before charging, past the stale-lock time; the retry resumes the
+// same order and charges it. The first then does not call the provider
+// again, and cannot settle or store a response.
+func TestStalledHolderBeforeCharge(t *testing.T) {
+	backends(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		first, second := b.service(), b.service()
+		hook, reached, release := stall()
+		first.beforeCharge = func(string) { hook() }
+		errc := make(chan error, 1)
+		go func() {
+			_, err := first.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+			errc <- err
+		}()
+		<-reached
+		b.clock.Add(first.StaleLock() + time.Second)
+		res, err := second.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+		if err != nil || res.Status != http.StatusCreated {
+			t.Fatalf("retry = %+v, %v", res, err)
+		}
+		close(release)
+		wantFenced(t, <-errc)
+		if os := b.orders(t); len(os) != 1 || os[0].Status != ladle.StatusPlaced {
+			t.Fatalf("orders = %+v, want one placed", os)
+		}
+		if n := len(b.pay.Charges()); n != 1 || b.pay.Calls() != 1 {
+			t.Fatalf("charges %d, provider calls %d; want 1 and 1", n, b.pay.Calls())
+		}
+	})
+}
+
+// TestStalledHolderDuringCharge: the provider is slow and the first
+// request's charge outlives the stale-lock time; the retry charges the same
+// order with the same provider key (the same charge) and settles it. The
+// first's settlement is fenced out.
+func TestStalledHolderDuringCharge(t *testing.T) {
+	backends(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		first, second := b.service(), b.service()
+		b.pay.SetDelay(300 * time.Millisecond)
+		errc := make(chan error, 1)
+		charging := make(chan struct{})
+		first.beforeCharge = func(string) { close(charging) }
+		go func() {
+			_, err := first.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+			errc <- err
+		}()
+		<-charging
+		time.Sleep(50 * time.Millisecond) // the first is in the provider call now
+		b.clock.Add(first.StaleLock() + time.Second)
+		b.pay.SetDelay(0)
+		res, err := second.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+		if err != nil || res.Status != http.StatusCreated {
+			t.Fatalf("retry = %+v, %v", res, err)
+		}
+		wantFenced(t, <-errc)
+		if os := b.orders(t); len(os) != 1 {
+			t.Fatalf("orders = %d, want 1", len(os))
+		}
+		if n := len(b.pay.Charges()); n != 1 {
+			t.Fatalf("charges %d, want 1 (provider calls %d, same key)", n, b.pay.Calls())
+		}
+	})
+}
+
+// TestRestartReleasesOwnKeys: a process dies mid-order (its request never
+// returns); the same process restarted (same holder, new boot) serves a
+// retry of the in-flight key at once, long before the stale-lock time,
+// without a second order or charge. Another process (another holder) still
+// has to wait.
+func TestRestartReleasesOwnKeys(t *testing.T) {
+	backends(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		dead := b.service(WithHolder("host-a /data"))
+		hook, reached, release := stall()
+		defer close(release)
+		dead.beforeCharge = func(string) { hook() }
+		errc := make(chan error, 1)
+		go func() {
+			_, err := dead.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+			errc <- err
+		}()
+		<-reached // "killed" here: the order exists, the charge never happened
+
+		other := b.service(WithHolder("host-b /data"))
+		_, err := other.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+		if ladle.ErrorCode(err) != ladle.CodeIdempotencyKeyInUse {
+			t.Fatalf("another process's retry = %v, want idempotency_key_in_use", err)
+		}
+
+		restarted := b.service(WithHolder("host-a /data"))
+		res, err := restarted.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+		if err != nil || res.Status != http.StatusCreated {
+			t.Fatalf("retry after restart = %+v, %v", res, err)
+		}
+		if os := b.orders(t); len(os) != 1 || os[0].Status != ladle.StatusPlaced {
+			t.Fatalf("orders = %+v, want one placed", os)
+		}
+		if n := len(b.pay.Charges()); n != 1 {
+			t.Fatalf("charges = %d", n)
+		}
+	})
+}
+
+// TestOrderDeadline: a placement never runs past the order timeout, even
+// with a context that never ends: a provider that hangs turns into
+// payment_pending within the deadline, and the key is released.
+func TestOrderDeadline(t *testing.T) {
+	backends(t, func(t *testing.T, b *bundle) {
+		svc := b.service(WithOrderTimeout(300*time.Millisecond), WithChargeTimeout(time.Hour))
+		b.pay.SetDelay(time.Hour)
+		start := time.Now()
+		_, err := svc.Place(context.Background(), b.fix.Restaurant, "key-1", b.cardRequest())
+		if ladle.ErrorCode(err) != ladle.CodePaymentPending {
+			t.Fatalf("err = %v, want payment_pending", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("placement took %v with a 300ms order timeout", d)
+		}
+		rec, err := b.store.IdempotencyKey(context.Background(), b.fix.Restaurant.ID, "key-1")
+		if err != nil || rec.LockedAt != nil || rec.OrderID == "" {
+			t.Fatalf("key after the deadline = %+v, %v; want unlocked with its recovery point", rec, err)
+		}
+	})
+}

@@ -1,0 +1,278 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/testenv"
+)
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openTest(t *testing.T, url string, opts ...Option) *Store {
+	t.Helper()
+	opts = append([]Option{WithLogger(quietLog), WithMaxConns(4)}, opts...)
+	s, err := Open(context.Background(), url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func bothStores(t *testing.T, fn func(t *testing.T, s *Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "ladle.db")))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		fn(t, openTest(t, testenv.PostgresSchema(t)))
+	})
+}
+
+// TestWithTxPanicRollsBack: a panic inside a transaction (recovered up the
+// stack, as the HTTP server does) rolls it back and frees its connection:
+// on SQLite, the only write connection.
+func TestWithTxPanicRollsBack(t *testing.T) {
+	bothStores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := &ladle.Restaurant{Slug: "panic", Name: "Panic", Currency: "USD", TimeZone: "UTC"}
+		if err := s.CreateRestaurant(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			_ = s.withTx(ctx, func(tx *Tx) error {
+				if _, err := tx.ExecContext(ctx, `UPDATE restaurants SET name = 'half-written' WHERE id = $1`, r.ID); err != nil {
+					return err
+				}
+				panic("bug in a transaction")
+			})
+		}()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		err := s.withTx(wctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(wctx, `UPDATE restaurants SET phone = '1' WHERE id = $1`, r.ID)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("write after a panicked transaction: %v", err)
+		}
+		got, err := s.RestaurantByID(ctx, r.ID)
+		if err != nil || got.Name != "Panic" {
+			t.Fatalf("after the panic: %+v, %v (want the half-written change rolled back)", got, err)
+		}
+	})
+}
+
+// proxy is a TCP proxy to PostgreSQL that the test can cut (refuse and
+// drop every connection) and restore.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			cut := p.cut
+			p.mu.Unlock()
+			if cut {
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// TestDatabaseCutIsUnavailable: with PostgreSQL cut off, reads and writes
+// fail fast with ladle.Unavailable (503 + Retry-After), not an internal
+// error, and work again when it is back, without reopening the store.
+func TestDatabaseCutIsUnavailable(t *testing.T) {
+	base, err := url.Parse(testenv.PostgresSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, base.Host)
+	base.Host = p.ln.Addr().String()
+	s := openTest(t, base.String())
+	ctx := context.Background()
+	r := &ladle.Restaurant{Slug: "cut", Name: "Cut", Currency: "USD", TimeZone: "UTC"}
+	if err := s.CreateRestaurant(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+
+	p.setCut(true)
+	ops := map[string]func(ctx context.Context) error{
+		"write": func(ctx context.Context) error {
+			_, _, err := s.ClaimIdempotencyKey(ctx, ladle.KeyClaim{RestaurantID: r.ID, Key: "k", RequestHash: "h", Now: time.Now(), StaleAfter: time.Minute})
+			return err
+		},
+		"read tx": func(ctx context.Context) error { _, err := s.Order(ctx, "nope"); return err },
+		"read":    func(ctx context.Context) error { _, err := s.IdempotencyKey(ctx, r.ID, "k"); return err },
+	}
+	for name, op := range ops {
+		for range 2 { // the first may meet a pooled connection that just died
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			start := time.Now()
+			err := op(ctx)
+			cancel()
+			if ladle.ErrorKind(err) != ladle.KindUnavailable || ladle.RetryAfter(err) < 1 {
+				t.Fatalf("%s with the database cut: %v (kind %v), want unavailable with retry_after", name, err, ladle.ErrorKind(err))
+			}
+			if d := time.Since(start); d > 1500*time.Millisecond {
+				t.Fatalf("%s took %v to fail", name, d)
+			}
+		}
+	}
+
+	p.setCut(false)
+	if err := ops["write"](ctx); err != nil {
+		t.Fatalf("after the database came back: %v", err)
+	}
+}
+
+// TestSQLiteBusyIsUnavailable: another process holding SQLite's write lock
+// past the busy timeout is a 503, not a 500.
+func TestSQLiteBusyIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ladle.db")
+	s := openTest(t, "sqlite:"+path, WithBusyTimeout(50*time.Millisecond))
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+	err = s.CreateRestaurant(context.Background(), &ladle.Restaurant{Slug: "busy", Name: "Busy", Currency: "USD", TimeZone: "UTC"})
+	if ladle.ErrorKind(err) != ladle.KindUnavailable {
+		t.Fatalf("write while another process holds the lock: %v, want unavailable", err)
+	}
+}
+
+func TestUnavailableClassifies(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{context.DeadlineExceeded, true},
+		{&pgconn.PgError{Code: "57P01"}, true}, // admin shutdown
+		{&pgconn.PgError{Code: "53300"}, true}, // too many connections
+		{&pgconn.PgError{Code: "08006"}, true}, // connection failure
+		{&pgconn.PgError{Code: "23505"}, false},
+		{&pgconn.PgError{Code: "42601"}, false}, // a syntax error is a bug
+		{errors.New("boom"), false},
+		{ladle.NotFound("x"), false},
+	} {
+		got := ladle.ErrorKind(unavailable(tc.err)) == ladle.KindUnavailable
+		if got != tc.want {
+			t.Errorf("unavailable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	if ladle.ErrorCode(unavailable(ladle.NotFound("x"))) != ladle.CodeNotFound {
+		t.Error("a classified error was re-classified")
+	}
+}
+
+// TestBlackholedDatabaseFailsFast: a server that accepts TCP connections
+// and never answers (a blackholed database) fails a connection after
+// DefaultConnectTimeout even when the caller set no deadline, as
+// unavailable.
+func TestBlackholedDatabaseFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	start := time.Now()
+	_, err = Open(context.Background(), "postgres://postgres@"+ln.Addr().String()+"/test?sslmode=disable", WithLogger(quietLog))
+	if ladle.ErrorKind(err) != ladle.KindUnavailable {
+		t.Fatalf("open against a blackhole: %v, want unavailable", err)
+	}
+	if d := time.Since(start); d > DefaultConnectTimeout+2*time.Second {
+		t.Fatalf("took %v, want about DefaultConnectTimeout (%v)", d, DefaultConnectTimeout)
+	}
+}
