@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	// One stream per database: deployments that share a NATS but not a
 	// database never see each other's events.
 	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir,
-		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSSync: natsSync,
+		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSToken: cfg.NATSToken, Stdout: stdout, NATSSync: natsSync,
 		Stream: "LADLE_EVENTS_" + strings.ToUpper(instance[:12]), SubjectPrefix: "ladle." + instance[:12] + ".events",
 		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
 		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,

@@ -11,10 +11,13 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,7 +56,16 @@ type Config struct {
 	// Listen makes the embedded server also accept TCP clients on this
 	// host:port (for example so a separate worker process can use it).
 	// Empty: no port is opened at all; only this process can connect.
+	// A listening server always requires Token: anyone who could publish
+	// to it could feed the workers events.
 	Listen string
+	// Token is the credential: the one the embedded server requires of
+	// every client (its own in-process connection included), or the one
+	// sent to an external server whose URL carries no user information.
+	// An embedded server that listens with no Token set makes a random one
+	// for its lifetime (see ClientURL); pass a fixed one (Ladle keeps it in
+	// the data dir) for other processes to be configured with.
+	Token string
 	// SyncInterval is the embedded server's durability setting (JetStream's
 	// sync_interval). SyncAlways (0, the default) fsyncs every message and
 	// every consumer ack before the server acknowledges it: a publish that
@@ -178,6 +190,13 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 			b.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
 	}
+	if cfg.URL == "" && cfg.Listen != "" && cfg.Token == "" {
+		cfg.Token = randomToken()
+		b.cfg.Token = cfg.Token
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
 	var err error
 	if cfg.URL == "" {
 		if b.srv, err = startEmbedded(cfg, b.log); err != nil {
@@ -210,7 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 			b.log.Warn("event stream not set up yet; will retry", "err", err)
 		}
 	} else {
-		b.log.Warn("nats not reachable yet; will keep trying", "url", cfg.URL)
+		b.log.Warn("nats not reachable yet; will keep trying", "url", RedactURL(cfg.URL))
 	}
 	return b, nil
 }
@@ -232,6 +251,9 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 		// Bound memory use of the tiny in-memory streams the server keeps
 		// for itself; events live on disk.
 		JetStreamMaxMemory: 64 << 20,
+		// Every client, the in-process one included, presents the token
+		// (Open makes one when listening without it).
+		Authorization: cfg.Token,
 	}
 	if cfg.SyncInterval == SyncAlways {
 		opts.SyncAlways = true
@@ -363,7 +385,9 @@ func (b *Broker) StreamName() string { return b.cfg.Stream }
 func (b *Broker) Embedded() bool { return b.srv != nil }
 
 // ClientURL is the URL another process can connect to: the external URL, or
-// the embedded server's listen address ("" when it listens on no port).
+// the embedded server's listen address with its token as the URL's user
+// ("nats://TOKEN@127.0.0.1:4222"; "" when it listens on no port). It is a
+// secret: log RedactURL(ClientURL()).
 func (b *Broker) ClientURL() string {
 	if b.srv == nil {
 		return b.cfg.URL
@@ -371,7 +395,36 @@ func (b *Broker) ClientURL() string {
 	if b.cfg.Listen == "" {
 		return ""
 	}
-	return b.srv.ClientURL()
+	u, err := url.Parse(b.srv.ClientURL())
+	if err != nil {
+		return b.srv.ClientURL()
+	}
+	if b.cfg.Token != "" {
+		u.User = url.User(b.cfg.Token)
+	}
+	return u.String()
+}
+
+// RedactURL returns a NATS URL list (comma-separated) with every user,
+// password or token replaced by "redacted", for logs and error messages.
+func RedactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+		} else if err != nil && strings.Contains(p, "@") {
+			parts[i] = "redacted"
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// randomToken is a fresh 256-bit token, hex-encoded.
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Conn is the underlying NATS connection.

@@ -3,10 +3,14 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ladle-dev/ladle"
@@ -224,6 +228,74 @@ func TestParseSync(t *testing.T) {
 	for _, in := range []string{"never", "-1s", "0s"} {
 		if _, err := broker.ParseSync(in); err == nil {
 			t.Errorf("ParseSync(%q) accepted", in)
+		}
+	}
+}
+
+// TestEmbeddedListenNeedsCredentials: the port --nats-listen opens refuses
+// a client without the token (and with a wrong one), and takes one with it.
+func TestEmbeddedListenNeedsCredentials(t *testing.T) {
+	t.Parallel()
+	for _, token := range []string{"", "a-token-given-by-the-operator"} {
+		cfg := brokertest.Config(t, brokertest.Embedded, "")
+		cfg.Listen = "127.0.0.1:0"
+		cfg.SyncInterval = time.Second
+		cfg.Token = token
+		b := brokertest.OpenConfig(t, cfg)
+		withToken, err := url.Parse(b.ClientURL())
+		if err != nil || withToken.User == nil {
+			t.Fatalf("client URL %q carries no token", b.ClientURL())
+		}
+		if token != "" && withToken.User.Username() != token {
+			t.Fatalf("client URL %q does not carry the given token", b.ClientURL())
+		}
+		bare := *withToken
+		bare.User = nil
+		wrong := bare
+		wrong.User = url.User("not-the-token")
+		for _, u := range []string{bare.String(), wrong.String()} {
+			nc, err := nats.Connect(u, nats.Timeout(5*time.Second))
+			if err == nil {
+				nc.Close()
+				t.Fatalf("connected to %s without the token", u)
+			}
+			if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+				t.Errorf("connect without the token: %v, want an authorization error", err)
+			}
+		}
+		// Not even publishing: the connection is refused outright.
+		nc, err := nats.Connect(withToken.String(), nats.Timeout(5*time.Second))
+		if err != nil {
+			t.Fatalf("connect with the token: %v", err)
+		}
+		nc.Close()
+		// A Ladle process given the URL with the token uses the stream.
+		other := cfg
+		other.URL, other.DataDir, other.Listen, other.Token = withToken.String(), "", "", ""
+		b2 := brokertest.OpenConfig(t, other)
+		if _, err := b2.PublishEvents(context.Background(), []ladle.Event{event(1)}); err != nil {
+			t.Fatal(err)
+		}
+		// Or the bare URL and the token on its own (--nats-token).
+		other.URL, other.Token = bare.String(), withToken.User.Username()
+		b3 := brokertest.OpenConfig(t, other)
+		if _, err := b3.PublishEvents(context.Background(), []ladle.Event{event(2)}); err != nil {
+			t.Fatal(err)
+		}
+		if n := streamMsgs(t, b); n != 2 {
+			t.Fatalf("stream holds %d messages, want 2", n)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                           "nats://127.0.0.1:4222",
+		"nats://s3cret@127.0.0.1:4222":                    "nats://redacted@127.0.0.1:4222",
+		"nats://user:pass@a:4222,nats://user:pass@b:4222": "nats://redacted@a:4222,nats://redacted@b:4222",
+	} {
+		if got := broker.RedactURL(in); got != want || strings.Contains(got, "s3cret") || strings.Contains(got, "pass") {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -14,14 +14,23 @@
 // process writes, and the broker drops re-published ids). Separate api and
 // worker processes need a broker both reach: an external NATS (--nats-url),
 // or one process's embedded server opened with --nats-listen and the other
-// pointed at it.
+// pointed at it. A listening embedded server requires a token of every client
+// (--nats-token, or one made once and kept in the data dir): whoever could
+// publish could otherwise feed the workers events.
 package events
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +50,13 @@ type Config struct {
 	NATSURL    string        // --nats-url: external NATS; empty runs the embedded server
 	NATSListen string        // --nats-listen: the embedded server's TCP address; empty: none
 	NATSSync   time.Duration // --nats-sync: broker.SyncAlways (default) or an interval
+	// NATSToken is --nats-token: the token the embedded server requires on
+	// its --nats-listen port, or the one sent to --nats-url. Empty with
+	// NATSListen: the token kept in DataDir/nats-token, made on first use.
+	NATSToken string
+	// Stdout is where a newly made NATS token is shown, once (nil: not
+	// shown; it is in the file).
+	Stdout io.Writer
 	// Stream and SubjectPrefix name this deployment's stream and subjects
 	// (broker.Config; empty for the defaults). cmd/ladle derives them from
 	// the database's instance id, so deployments sharing a NATS never
@@ -145,6 +161,14 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 	if cfg.NATSURL != "" && cfg.NATSListen != "" {
 		return nil, errors.New("events: --nats-listen is for the embedded server; it cannot be used with --nats-url")
 	}
+	natsToken := cfg.NATSToken
+	madeToken := false
+	if cfg.NATSListen != "" && natsToken == "" {
+		var err error
+		if natsToken, madeToken, err = dataDirToken(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	sys := &System{}
 	ok := false
 	defer func() {
@@ -154,7 +178,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 	}()
 	var err error
 	sys.Broker, err = broker.Open(ctx, broker.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen,
-		SyncInterval: cfg.NATSSync, Stream: cfg.Stream, SubjectPrefix: cfg.SubjectPrefix,
+		Token: natsToken, SyncInterval: cfg.NATSSync, Stream: cfg.Stream, SubjectPrefix: cfg.SubjectPrefix,
 		Name: "ladle-" + cfg.Role, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
@@ -203,6 +227,10 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 			return nil, err
 		}
 	}
+	if madeToken && cfg.Stdout != nil {
+		fmt.Fprintf(cfg.Stdout, "NATS on %s requires a token, made now and kept in %s (shown this once).\n"+
+			"Other Ladle processes: --nats-url %s\n", cfg.NATSListen, TokenFile(cfg.DataDir), sys.Broker.ClientURL())
+	}
 	cfg.Logger.Info("event system started", "role", cfg.Role, "nats", natsDesc(cfg, sys.Broker),
 		"mail", transportName(sys.Transport))
 	ok = true
@@ -212,11 +240,55 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 func natsDesc(cfg Config, b *broker.Broker) string {
 	if b.Embedded() {
 		if u := b.ClientURL(); u != "" {
-			return "embedded, listening on " + u
+			return "embedded, listening on " + broker.RedactURL(u) + " (token required)"
 		}
 		return "embedded (in-process only)"
 	}
-	return cfg.NATSURL
+	return broker.RedactURL(cfg.NATSURL)
+}
+
+// TokenFile is where the embedded NATS server's token is kept when
+// --nats-token is not given.
+func TokenFile(dataDir string) string { return filepath.Join(dataDir, "nats-token") }
+
+// dataDirToken reads the token kept in the data dir, making it (mode 0600)
+// on first use; made reports that it was made now.
+func dataDirToken(dataDir string) (token string, made bool, err error) {
+	if dataDir == "" {
+		return "", false, errors.New("events: --nats-listen needs a data dir for its token, or --nats-token")
+	}
+	path := TokenFile(dataDir)
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, false, nil
+		}
+		return "", false, fmt.Errorf("events: %s is empty; delete it to make a new NATS token", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("events: NATS token: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", false, fmt.Errorf("events: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", false, err
+	}
+	token = hex.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return dataDirToken(dataDir) // another process made it just now
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("events: NATS token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("events: NATS token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", false, fmt.Errorf("events: NATS token: %w", err)
+	}
+	return token, true, nil
 }
 
 func transportName(t mail.Transport) string {
