@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ladle-dev/ladle/internal/redact"
 )
 
 // config is every setting of `ladle serve` and `ladle migrate`.
@@ -40,6 +42,18 @@ type config struct {
 	WorkerConcurrency int
 	AckWait           time.Duration
 	SMTPTimeout       time.Duration
+
+	// Limits and deadlines at the HTTP edge (internal/limit).
+	MaxInflightOrders   int
+	OrderQueue          int
+	OrderQueueWait      time.Duration
+	RequestTimeout      time.Duration
+	MaxInflightStaff    int
+	MaxInflightUploads  int
+	MaxInflightMenu     int
+	MaxStreams          int
+	MaxStreamsPerClient int
+	MetricsAddr         string
 
 	getenv func(string) string // for settings read from the environment only (AWS credentials)
 }
@@ -73,12 +87,22 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.RedisPrefix, "redis-prefix", "ladle:", "start of every Redis key and channel (the database's instance id follows it)")
 	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")
 	fset.StringVar(&c.CDNURL, "cdn-url", "", "serve images through this CDN base URL instead of /media/ (empty: served by Ladle)")
+	fset.IntVar(&c.MaxInflightOrders, "max-inflight-orders", 16, "order placements (API and checkout) running at once in this process")
+	fset.IntVar(&c.OrderQueue, "order-queue", 64, "order placements that may wait for one of those slots; more are refused at once with 503 and Retry-After")
+	fset.DurationVar(&c.OrderQueueWait, "order-queue-wait", 500*time.Millisecond, "longest wait for an order slot before 503 and Retry-After")
+	fset.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "deadline for the database work of one request (pages, menu, order lookups); past it, 503 and Retry-After")
+	fset.IntVar(&c.MaxInflightStaff, "max-inflight-staff", 32, "staff page requests running at once (twice as many may wait up to 1s, then 503)")
+	fset.IntVar(&c.MaxInflightUploads, "max-inflight-uploads", 4, "image uploads running at once (twice as many may wait up to 5s, then 503)")
+	fset.IntVar(&c.MaxInflightMenu, "max-inflight-menu", 256, "menu API requests running at once (twice as many may wait up to 1s, then 503)")
+	fset.IntVar(&c.MaxStreams, "max-streams", 2000, "live event streams (staff board, order status) open at once in this process; more get 503")
+	fset.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", 16, "live event streams one client address may hold open; more get 429")
+	fset.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this separate address, e.g. 127.0.0.1:9090 (empty: /metrics is off, except on the main listener with --demo)")
 	fset.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ladle %s [flags]\n\nFlags (each also read from the LADLE_* variable shown):\n", cmd)
 		fset.VisitAll(func(f *flag.Flag) {
 			def := ""
 			if f.DefValue != "" && f.DefValue != "false" {
-				def = fmt.Sprintf(" (default %q)", f.DefValue)
+				def = fmt.Sprintf(" (default %q)", redactFlag(f.Name, f.DefValue))
 			}
 			fmt.Fprintf(stderr, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
 		})
@@ -114,6 +138,31 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		return nil, fmt.Errorf("--role must be api, worker or all, not %q", c.Role)
 	}
 	return c, nil
+}
+
+// secretFlags hold credentials: their values are masked wherever they are
+// shown (help text, logs, errors).
+var secretFlags = map[string]bool{"database-url": true, "nats-url": true, "redis-url": true, "smtp-url": true, "secret": true}
+
+// redactFlag returns the value of flag name fit to show.
+func redactFlag(name, value string) string {
+	switch {
+	case name == "secret" && value != "":
+		return redact.Mask
+	case secretFlags[name]:
+		return redact.URL(value)
+	}
+	return value
+}
+
+// secrets returns the secret parts of the configuration, for the log
+// handler and for errors to mask.
+func (c *config) secrets() []string {
+	out := redact.Secrets(c.DatabaseURL, c.NATSURL, c.RedisURL, c.SMTPURL)
+	if c.Secret != "" {
+		out = append(out, c.Secret)
+	}
+	return out
 }
 
 // errHelp is returned after --help printed the flags: not a failure.

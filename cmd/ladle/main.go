@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ladle-dev/ladle/internal/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -62,9 +64,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		if cmd == "migrate" {
-			return migrate(ctx, cfg, stdout)
+			if err := migrate(ctx, cfg, stdout); err != nil {
+				return errors.New(redact.String(err.Error(), cfg.secrets()))
+			}
+			return nil
 		}
-		return serve(ctx, cfg, stdout, stderr)
+		// Whatever fails, its message must not carry a credential (a URL
+		// that did not parse is quoted whole in Go's error).
+		if err := serve(ctx, cfg, stdout, stderr); err != nil {
+			return errors.New(redact.String(err.Error(), cfg.secrets()))
+		}
+		return nil
 	case "bench":
 		return runBench(ctx, args[2:], getenv, stdout, stderr)
 	case "version":

@@ -24,9 +24,11 @@ import (
 	"github.com/ladle-dev/ladle/internal/httpapi"
 	"github.com/ladle-dev/ladle/internal/httpserver"
 	"github.com/ladle-dev/ladle/internal/imaging"
+	"github.com/ladle-dev/ladle/internal/limit"
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/redact"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/web"
 )
@@ -36,7 +38,9 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	// Secrets inside the configured URLs never reach the log, whichever
+	// component (or driver error) would print them.
+	return slog.New(redact.Handler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), cfg.secrets()))
 }
 
 // openStore opens and migrates the configured database.
@@ -138,22 +142,19 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := store.Ping(pctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "database: "+err.Error()+"\n")
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	// /readyz answers within a second, ok or not ready; the cause is logged.
+	mux.Handle("GET /readyz", httpserver.Ready(store.Ping, time.Second, log))
 	// Components of this server register on their own registry, so that
 	// several servers can run in one process (the tests do); /metrics shows
-	// it beside the process-wide default one.
+	// it beside the process-wide default one. /metrics is not public: it is
+	// served on --metrics-addr, or (the demo only) on the main listener.
 	reg := prometheus.NewRegistry()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})
+	if cfg.MetricsAddr == "" && cfg.Demo {
+		mux.Handle("GET /metrics", metrics)
+	}
+	limits := limit.NewSet()
+	reg.MustRegister(limits)
 
 	if cfg.Role != "worker" {
 		blobURL, err := cfg.blobURL()
@@ -170,11 +171,26 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer menus.Close()
-		httpapi.Register(mux, httpapi.Deps{Store: store, Menus: menus, Ordering: orders, Logger: log})
+		orderLimit := limits.New(limit.Config{Name: "orders", MaxInFlight: cfg.MaxInflightOrders,
+			MaxQueue: cfg.OrderQueue, MaxWait: cfg.OrderQueueWait, RetryAfter: 1})
+		httpapi.Register(mux, httpapi.Deps{Store: store, Menus: menus, Ordering: orders, Logger: log,
+			OrderLimit: orderLimit, RequestTimeout: cfg.RequestTimeout,
+			MenuLimit: limits.New(limit.Config{Name: "menu", MaxInFlight: cfg.MaxInflightMenu,
+				MaxQueue: 2 * cfg.MaxInflightMenu, MaxWait: time.Second})})
 		mux.Handle("GET /media/", imaging.Handler(blobs, log))
 		// The storefront and staff pages own everything the patterns above do not.
 		mux.Handle("/", web.New(web.Deps{Store: store, Menus: menus, Ordering: orders, Auth: authMgr, Logger: log,
-			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store}))
+			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store,
+			Limits: web.Limits{
+				Orders: orderLimit,
+				Staff: limits.New(limit.Config{Name: "staff", MaxInFlight: cfg.MaxInflightStaff,
+					MaxQueue: 2 * cfg.MaxInflightStaff, MaxWait: time.Second}),
+				Uploads: limits.New(limit.Config{Name: "uploads", MaxInFlight: cfg.MaxInflightUploads,
+					MaxQueue: 2 * cfg.MaxInflightUploads, MaxWait: 5 * time.Second, RetryAfter: 5}),
+				Streams:          limits.New(limit.Config{Name: "streams", MaxInFlight: cfg.MaxStreams, RetryAfter: 5}),
+				StreamsPerClient: limits.NewPerClient("streams_per_client", cfg.MaxStreamsPerClient, 5),
+				RequestTimeout:   cfg.RequestTimeout,
+			}}))
 	}
 
 	srv := &http.Server{
@@ -198,8 +214,26 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "Demo storefront: http://%s/r/%s\nDemo staff login: http://%s/admin/login  email %s  password %s  (coupon %s)\n",
 			displayAddr(ln.Addr()), demo.Slug, displayAddr(ln.Addr()), demo.StaffEmail, demo.StaffPassword, demo.CouponCode)
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metrics)
+		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		defer msrv.Close()
+		go func() {
+			if err := msrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+		fmt.Fprintf(stdout, "Metrics on http://%s/metrics\n", displayAddr(mln.Addr()))
+	}
 
 	select {
 	case err := <-serveErr:

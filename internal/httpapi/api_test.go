@@ -510,8 +510,15 @@ func TestBadInput(t *testing.T) {
 		if n := b.orderCount(t); n != 0 {
 			t.Fatalf("bad input wrote %d orders", n)
 		}
-		// Unknown restaurant and unknown routes are JSON 404s.
-		resp, _ := http.Post(b.url("/api/v1/restaurants/nope/orders"), "application/json", bytes.NewReader(valid))
+		// Unknown restaurant and unknown routes are JSON 404s. (The key and
+		// the body are checked first: they need no database.)
+		req, _ := http.NewRequest("POST", b.url("/api/v1/restaurants/nope/orders"), bytes.NewReader(valid))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "nope-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resp.StatusCode != 404 {
 			t.Fatalf("unknown restaurant: %d", resp.StatusCode)
 		}

@@ -3,10 +3,13 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/limit"
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 )
@@ -19,6 +22,23 @@ type Deps struct {
 	Menus    *menucache.Cache
 	Ordering *ordering.Service
 	Logger   *slog.Logger
+
+	// OrderLimit bounds order placements in flight (shared with the web
+	// checkout); MenuLimit the menu reads. nil admits everything.
+	OrderLimit *limit.Limiter
+	MenuLimit  *limit.Limiter
+	// RequestTimeout bounds the database work of one request (0: none). An
+	// order's placement after its key is claimed is bounded by the ordering
+	// service's own timeout instead.
+	RequestTimeout time.Duration
+}
+
+// deadline returns ctx bounded by the request timeout.
+func (d Deps) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.RequestTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d.RequestTimeout)
 }
 
 // MaxBodyBytes bounds a request body. An order of MaxLines lines with notes
@@ -30,7 +50,7 @@ func Register(mux *http.ServeMux, d Deps) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	mux.Handle("GET /api/v1/restaurants/{slug}/menu", handleMenu(d))
+	mux.Handle("GET /api/v1/restaurants/{slug}/menu", d.MenuLimit.Wrap(handleMenu(d)))
 	mux.Handle("POST /api/v1/restaurants/{slug}/orders", handleOrderCreate(d))
 	mux.Handle("GET /api/v1/orders/{id}", handleOrderGet(d))
 	mux.Handle("/api/", handleNotFound(d)) // JSON 404s for the rest of the API space

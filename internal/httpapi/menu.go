@@ -11,7 +11,9 @@ import (
 // conditional one with the current ETag is a 304.
 func handleMenu(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		doc, err := d.Menus.DocumentBySlug(r.Context(), r.PathValue("slug"))
+		ctx, cancel := d.deadline(r.Context())
+		defer cancel()
+		doc, err := d.Menus.DocumentBySlug(ctx, r.PathValue("slug"))
 		if err != nil {
 			writeError(w, r, d, err)
 			return

@@ -5,16 +5,16 @@ import (
 	"strings"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/limit"
 )
 
 // handleOrderCreate is POST /api/v1/restaurants/{slug}/orders.
 func handleOrderCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rest, err := d.Store.RestaurantBySlug(r.Context(), r.PathValue("slug"))
-		if err != nil {
-			writeError(w, r, d, err)
-			return
-		}
+		// Everything that needs no database comes first: the key, then the
+		// whole body, read and decoded before any database work, so a slow
+		// database can never make the server's read timeout cut a valid
+		// body short (that would be a 400 telling the client not to retry).
 		// The key is checked before the body so that a client that forgot it
 		// learns that first, whatever else is wrong.
 		key := r.Header.Get("Idempotency-Key")
@@ -28,7 +28,22 @@ func handleOrderCreate(d Deps) http.Handler {
 			writeError(w, r, d, err)
 			return
 		}
-		res, err := d.Ordering.Place(r.Context(), rest, key, &req)
+		// Then a slot (or a 503 with Retry-After), and a deadline for the
+		// database work.
+		release, err := d.OrderLimit.Acquire(r.Context())
+		if err != nil {
+			limit.WriteShed(w, r, err)
+			return
+		}
+		defer release()
+		ctx, cancel := d.deadline(r.Context())
+		defer cancel()
+		rest, err := d.Store.RestaurantBySlug(ctx, r.PathValue("slug"))
+		if err != nil {
+			writeError(w, r, d, err)
+			return
+		}
+		res, err := d.Ordering.Place(ctx, rest, key, &req)
 		if err != nil {
 			writeError(w, r, d, err)
 			return
@@ -57,7 +72,9 @@ func handleOrderGet(d Deps) http.Handler {
 		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
 			token = strings.TrimPrefix(auth, "Bearer ")
 		}
-		o, err := d.Ordering.GuestOrder(r.Context(), r.PathValue("id"), token)
+		ctx, cancel := d.deadline(r.Context())
+		defer cancel()
+		o, err := d.Ordering.GuestOrder(ctx, r.PathValue("id"), token)
 		if err != nil {
 			writeError(w, r, d, err)
 			return

@@ -1,12 +1,13 @@
 // Package httpserver holds what every Ladle HTTP server wraps around its
 // routes: panic recovery, security headers, metrics by route pattern and
-// logs of failed or slow requests.
+// request logs; and the readiness probe.
 package httpserver
 
 import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,7 @@ func (w *statusWriter) Flush() {
 
 // Wrap adds, around every route of mux: panic recovery (a problem 500, never
 // a dropped connection), security headers, metrics by route pattern and a
-// log line for errors and slow requests.
+// log line for every request (see logRequest for the levels).
 func Wrap(mux *http.ServeMux, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -87,10 +88,32 @@ func Wrap(mux *http.ServeMux, log *slog.Logger) http.Handler {
 			}
 			httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 			httpDuration.WithLabelValues(route).Observe(d.Seconds())
-			if code >= 500 || d > time.Second {
-				log.Warn("request", "method", r.Method, "path", r.URL.Path, "status", code, "duration", d)
-			}
+			logRequest(log, r, code, d, sw.Header().Get("Content-Type"))
 		}()
 		mux.ServeHTTP(sw, r)
 	})
+}
+
+// logRequest logs one finished request. Only a server error is a warning
+// (500s are bugs, and problem.Write has logged their cause at ERROR); a 503
+// (busy or a dependency down: its cause, if any, was logged where it was
+// classified) and a slow request are INFO; every other request, and every
+// live stream however long it lasted, is DEBUG. A stream is long by design:
+// it must not read as a slow request.
+func logRequest(log *slog.Logger, r *http.Request, code int, d time.Duration, contentType string) {
+	level, msg := slog.LevelDebug, "request"
+	switch {
+	case code >= 500 && code != http.StatusServiceUnavailable:
+		level = slog.LevelWarn
+	case code == http.StatusServiceUnavailable:
+		level = slog.LevelInfo
+	case strings.HasPrefix(contentType, "text/event-stream"):
+		msg = "stream closed"
+	case d > time.Second:
+		level, msg = slog.LevelInfo, "slow request"
+	}
+	if !log.Enabled(r.Context(), level) {
+		return
+	}
+	log.Log(r.Context(), level, msg, "method", r.Method, "path", r.URL.Path, "status", code, "duration", d)
 }

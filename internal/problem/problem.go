@@ -4,6 +4,7 @@
 package problem
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -31,7 +32,20 @@ var statuses = map[ladle.Kind]int{
 }
 
 // Status returns the HTTP status for err.
-func Status(err error) int { return statuses[ladle.ErrorKind(err)] }
+func Status(err error) int { return statuses[ladle.ErrorKind(Classify(err))] }
+
+// Classify returns err, except that an unclassified error caused by a
+// deadline (or the client going away) becomes ladle.Unavailable: work cut
+// short by a bound we set is a dependency too slow for it, which a retry may
+// get past, not a bug. Adapters classify their own errors; this catches a
+// deadline that reaches the edge unclassified.
+func Classify(err error) error {
+	if err != nil && ladle.ErrorKind(err) == ladle.KindInternal &&
+		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return ladle.Unavailable(err, 1, "the server could not finish this in time; retry shortly")
+	}
+	return err
+}
 
 // Document is a problem details object. Code is Ladle's stable error code;
 // Errors holds per-field validation messages; Extra members (for example
@@ -70,6 +84,7 @@ func (d Document) MarshalJSON() ([]byte, error) {
 // From builds the document for err. Errors that are not *ladle.Error are
 // internal: their text is never shown to the client.
 func From(err error) Document {
+	err = Classify(err)
 	status := Status(err)
 	var e *ladle.Error
 	if !errors.As(err, &e) || e.Kind == ladle.KindInternal {
@@ -90,6 +105,7 @@ func From(err error) Document {
 // Write writes err as a problem response, logging internal errors (their
 // detail goes to the log, not to the client).
 func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	err = Classify(err)
 	d := From(err)
 	if d.Status >= 500 && ladle.ErrorKind(err) == ladle.KindInternal {
 		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)

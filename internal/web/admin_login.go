@@ -68,6 +68,11 @@ func (s *server) handleLoginPost(w http.ResponseWriter, r *http.Request) {
 
 // handleLogout ends the session.
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	// The session's live streams in this process end now; those in other
+	// processes at their next heartbeat (handleBoardLive).
+	if key := sessionKey(r); key != "" {
+		s.sessions.End(key)
+	}
 	if err := s.Auth.EndSession(w, r); err != nil {
 		s.Logger.Warn("web: logout", "err", err)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -32,12 +33,12 @@ const maxAutoRetries = 60
 //   - declined card: 402 checkout with the message and a new key;
 //   - invalid fields, sold-out item, bad coupon: checkout with per-field
 //     messages (422, 409) and everything the guest typed.
+//
+// The whole form is read before any database work, so a slow database can
+// never make the server's read timeout cut it short; then the order takes a
+// slot of the order limiter (shared with the JSON API; a 503 page with
+// Retry-After when the server is busy) and a request deadline.
 func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
-	rest, err := s.Store.RestaurantBySlug(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxCheckoutBody)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
@@ -46,6 +47,26 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.errorPage(w, r, http.StatusBadRequest, "Bad request", "The checkout form could not be read.")
+		return
+	}
+	release, err := s.Limits.Orders.Acquire(r.Context())
+	if err != nil {
+		s.retryLater(w, r, &ladle.Restaurant{Slug: r.PathValue("slug")}, err)
+		return
+	}
+	defer release()
+	if s.Limits.RequestTimeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.Limits.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	rest, err := s.Store.RestaurantBySlug(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		if ladle.ErrorKind(problem.Classify(err)) == ladle.KindUnavailable {
+			s.retryLater(w, r, &ladle.Restaurant{Slug: r.PathValue("slug")}, problem.Classify(err))
+			return
+		}
+		s.fail(w, r, err)
 		return
 	}
 	form := readCheckoutForm(r)
@@ -76,6 +97,14 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 	res, err := s.Ordering.Place(r.Context(), rest, key, req)
 	if err == nil {
 		s.placed(w, r, rest, res, p)
+		return
+	}
+	err = problem.Classify(err)
+	if ladle.ErrorCode(err) == ladle.CodeUnavailable {
+		// Busy or a dependency down: the key is kept, and the page posts
+		// the same form again after Retry-After, which resumes the same
+		// order if anything was written.
+		s.retryLater(w, r, rest, err)
 		return
 	}
 
@@ -146,6 +175,21 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 		p.Notice = sentence(e.Message) + "."
 		s.renderCheckout(w, r, problem.Status(e), rest, p)
 	}
+}
+
+// retryLater answers 503 with Retry-After and the "still placing" page,
+// which re-posts the same form (same key) after that many seconds.
+func (s *server) retryLater(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, err error) {
+	secs := max(ladle.RetryAfter(err), 1)
+	if errors.Unwrap(err) != nil { // a dependency's failure; a shed request (no cause) is only counted
+		s.Logger.Warn("web: checkout unavailable", "restaurant", rest.Slug, "err", err)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.renderPlacing(w, r, http.StatusServiceUnavailable, rest, placingView{
+		Heading: "Busy placing orders…",
+		Message: "We are placing a lot of orders right now. This page will try again in a moment; your order will not be placed twice.",
+		Retry:   secs,
+	})
 }
 
 // placed handles a final response from the ordering service.

@@ -1,8 +1,14 @@
 package web
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"time"
 
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/live"
 )
 
@@ -13,20 +19,56 @@ import (
 
 // handleBoardLive streams every change of the restaurant's orders to the
 // staff board: new orders and status changes made on any screen, by any
-// process.
+// process. The stream ends when its session does: at once on a logout in
+// this process, and at the next heartbeat when the session was ended in
+// another process or expired (or the membership was removed).
 func (s *server) handleBoardLive(w http.ResponseWriter, r *http.Request, st *staffView) {
 	if s.Live == nil {
 		liveOff(w)
 		return
 	}
+	done, untrack := s.sessions.Track(sessionKey(r))
+	defer untrack()
 	sub := s.Live.Subscribe(st.Restaurant.ID, "")
-	live.ServeSSE(w, r, s.Live, sub, func(u live.Update) any { return u })
+	rid, uid := st.Restaurant.ID, st.User.ID
+	live.Serve(w, r, live.Stream{Hub: s.Live, Sub: sub, View: func(u live.Update) any { return u }, Done: done,
+		Allowed: func(ctx context.Context) bool {
+			u, err := s.Auth.User(r.WithContext(ctx))
+			if err == nil && u.ID == uid {
+				_, err = s.Store.Membership(ctx, uid, rid)
+			}
+			switch k := ladle.ErrorKind(err); {
+			case err == nil:
+				return true
+			case k == ladle.KindUnauthorized || k == ladle.KindNotFound:
+				return false
+			default:
+				// The database could not say (an outage): keep the stream,
+				// ask again at the next heartbeat.
+				return true
+			}
+		}})
+}
+
+// sessionKey identifies the request's login session among the open
+// streams: a hash of the session cookie, so no token is kept in memory
+// longer than the request. "" when there is none.
+func sessionKey(r *http.Request) string {
+	for _, name := range []string{auth.SecureCookieName, auth.CookieName} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			sum := sha256.Sum256([]byte(c.Value))
+			return hex.EncodeToString(sum[:])
+		}
+	}
+	return ""
 }
 
 // handleOrderLive streams one order's status to the guest holding its access
 // token (the same check, and the same 404, as the status page).
 func (s *server) handleOrderLive(w http.ResponseWriter, r *http.Request) {
-	o, err := s.Ordering.GuestOrder(r.Context(), r.PathValue("id"), r.URL.Query().Get("token"))
+	ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout())
+	o, err := s.Ordering.GuestOrder(ctx, r.PathValue("id"), r.URL.Query().Get("token"))
+	cancel()
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -46,4 +88,13 @@ func liveOff(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("retry: 86400000\nevent: off\ndata: {}\n\n"))
+}
+
+// requestTimeout is Limits.RequestTimeout, or a generous bound when none is
+// set, for lookups made before a stream starts.
+func (s *server) requestTimeout() time.Duration {
+	if s.Limits.RequestTimeout > 0 {
+		return s.Limits.RequestTimeout
+	}
+	return 30 * time.Second
 }

@@ -115,6 +115,7 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 // fail renders err as a page: its kind picks the status; internal errors
 // are logged and shown without detail.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	err = problem.Classify(err)
 	switch ladle.ErrorKind(err) {
 	case ladle.KindNotFound:
 		s.notFound(w, r)
@@ -125,6 +126,14 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		var e *ladle.Error
 		errors.As(err, &e) // the kind is not internal, so err wraps one
+		if ra := ladle.RetryAfter(err); ra > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ra))
+		} else if st := problem.Status(err); st == http.StatusServiceUnavailable || st == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		if ladle.ErrorKind(err) == ladle.KindUnavailable {
+			s.Logger.Warn("web: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 		s.errorPage(w, r, problem.Status(err), http.StatusText(problem.Status(err)), sentence(e.Message)+".")
 	}
 }

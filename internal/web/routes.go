@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 )
 
 // routes maps the whole surface of the web UI. Every state-changing route is
@@ -12,12 +13,15 @@ func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 
 	// Guest storefront.
-	mux.HandleFunc("GET /{$}", s.handleIndex)
-	mux.HandleFunc("GET /r/{slug}", s.handleMenu)
-	mux.HandleFunc("GET /r/{slug}/checkout", s.handleCheckout)
+	// Page requests that read the database run under a deadline; the
+	// checkout sets its own after reading the form, and live streams are
+	// admitted by s.stream (web.go).
+	mux.Handle("GET /{$}", s.bounded(http.HandlerFunc(s.handleIndex)))
+	mux.Handle("GET /r/{slug}", s.bounded(http.HandlerFunc(s.handleMenu)))
+	mux.Handle("GET /r/{slug}/checkout", s.bounded(http.HandlerFunc(s.handleCheckout)))
 	mux.HandleFunc("POST /r/{slug}/checkout", s.handleCheckoutPost)
-	mux.HandleFunc("GET /orders/{id}", s.handleOrder)
-	mux.HandleFunc("GET /orders/{id}/live", s.handleOrderLive) // live.go
+	mux.Handle("GET /orders/{id}", s.bounded(http.HandlerFunc(s.handleOrder)))
+	mux.Handle("GET /orders/{id}/live", s.stream(http.HandlerFunc(s.handleOrderLive))) // live.go
 	mux.HandleFunc("GET /static/{file}", s.assets.serve)
 
 	// Staff.
@@ -27,10 +31,19 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /admin/login", s.handleLogin)
 	mux.HandleFunc("POST /admin/login", s.handleLoginPost)
 	mux.HandleFunc("POST /admin/logout", s.handleLogout)
-	mux.Handle("GET /admin/{$}", s.requireUser(s.handleAdminHome))
-	mux.Handle("GET /admin/mailbox", s.requireUser(s.handleMailboxRedirect)) // admin_mailbox.go
+	mux.Handle("GET /admin/{$}", s.staffPage(s.requireUser(s.handleAdminHome)))
+	mux.Handle("GET /admin/mailbox", s.staffPage(s.requireUser(s.handleMailboxRedirect))) // admin_mailbox.go
 	for _, rt := range staffRoutes {
-		mux.Handle(rt.Pattern, s.requireMember(rt.Handler(s)))
+		h := s.requireMember(rt.Handler(s))
+		switch {
+		case strings.HasSuffix(rt.Pattern, "/live"): // a live stream: no deadline, no staff slot held for hours
+			h = s.stream(h)
+		case strings.HasSuffix(rt.Pattern, "/image"): // an upload: bounded on its own, no deadline while the body arrives
+			h = s.Limits.Uploads.Wrap(h)
+		default:
+			h = s.staffPage(h)
+		}
+		mux.Handle(rt.Pattern, h)
 	}
 
 	mux.HandleFunc("/", s.notFound)
@@ -40,6 +53,12 @@ func (s *server) routes() http.Handler {
 		panic("web: " + err.Error())
 	}
 	return securityHeaders(csrf.Handler(mux))
+}
+
+// staffPage admits a staff page request under the staff limiter and the
+// request deadline.
+func (s *server) staffPage(h http.Handler) http.Handler {
+	return s.Limits.Staff.Wrap(s.bounded(h))
 }
 
 // staffRoute is a staff route scoped to one restaurant ({rid} in the

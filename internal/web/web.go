@@ -9,12 +9,15 @@
 package web
 
 import (
+	"context"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/limit"
 	"github.com/ladle-dev/ladle/internal/live"
 	"github.com/ladle-dev/ladle/internal/ordering"
 )
@@ -50,6 +53,29 @@ type Deps struct {
 	// Deliveries backs /admin/…/mailbox and /admin/…/dead-letters
 	// (admin_mailbox.go); nil turns those pages off.
 	Deliveries Deliveries
+	// Limits bound what can pile up (internal/limit); nil fields admit
+	// everything.
+	Limits Limits
+}
+
+// Limits are the web pages' shares of the server's limiters.
+type Limits struct {
+	// Orders bounds order placements in flight: the checkout POST shares it
+	// with the JSON API.
+	Orders *limit.Limiter
+	// Staff bounds staff page requests in flight (not their live streams,
+	// not uploads).
+	Staff *limit.Limiter
+	// Uploads bounds image uploads in flight.
+	Uploads *limit.Limiter
+	// Streams bounds the live streams open in this process; StreamsPerClient
+	// how many one client address holds.
+	Streams          *limit.Limiter
+	StreamsPerClient *limit.PerClient
+	// RequestTimeout bounds the database work of one page request (0:
+	// none). Live streams and uploads are exempt: a stream lives on, and an
+	// upload's body may take longer than that to arrive.
+	RequestTimeout time.Duration
 }
 
 // server holds the parsed templates and the dependencies.
@@ -57,6 +83,9 @@ type server struct {
 	Deps
 	pages  map[string]*template.Template
 	assets *assets
+	// sessions holds the staff live streams per login session, so a logout
+	// ends them (live.go).
+	sessions *live.Sessions
 }
 
 // New returns the web handler. Mount it at "/" beside the JSON API
@@ -76,7 +105,40 @@ func New(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = ladle.Now
 	}
-	s := &server{Deps: d, assets: loadAssets()}
+	s := &server{Deps: d, assets: loadAssets(), sessions: live.NewSessions()}
 	s.pages = s.parseTemplates()
 	return s.routes()
+}
+
+// bounded runs h with the request's context bounded by Limits.RequestTimeout.
+func (s *server) bounded(h http.Handler) http.Handler {
+	if s.Limits.RequestTimeout <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.Limits.RequestTimeout)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// stream admits a live stream: one of Limits.Streams (503 at once when all
+// are taken: no queue, a stream would hold its place for hours) and one of
+// its client's Limits.StreamsPerClient (429).
+func (s *server) stream(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		releaseClient, err := s.Limits.StreamsPerClient.Acquire(clientIP(r))
+		if err != nil {
+			limit.WriteShed(w, r, err)
+			return
+		}
+		defer releaseClient()
+		release, err := s.Limits.Streams.Acquire(r.Context())
+		if err != nil {
+			limit.WriteShed(w, r, err)
+			return
+		}
+		defer release()
+		h.ServeHTTP(w, r)
+	})
 }
