@@ -50,7 +50,22 @@ func Secrets(urls ...string) []string {
 	for _, raw := range urls {
 		for _, p := range strings.Split(raw, ",") {
 			u, err := url.Parse(strings.TrimSpace(p))
-			if err != nil || u.User == nil {
+			if err != nil {
+				// Not a URL Go accepts, but an error will quote it whole:
+				// mask whatever sits between "://" and the last "@".
+				if _, rest, ok := strings.Cut(p, "://"); ok {
+					if i := strings.LastIndex(rest, "@"); i > 0 {
+						info := rest[:i]
+						if _, pw, ok := strings.Cut(info, ":"); ok {
+							out = append(out, pw)
+						} else {
+							out = append(out, info)
+						}
+					}
+				}
+				continue
+			}
+			if u.User == nil {
 				continue
 			}
 			if pw, ok := u.User.Password(); ok {
