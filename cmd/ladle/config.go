@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/redact"
 )
 
@@ -47,6 +48,7 @@ type config struct {
 	MaxInflightOrders   int
 	OrderQueue          int
 	OrderQueueWait      time.Duration
+	OrderTimeout        time.Duration
 	RequestTimeout      time.Duration
 	MaxInflightStaff    int
 	MaxInflightUploads  int
@@ -90,6 +92,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.IntVar(&c.MaxInflightOrders, "max-inflight-orders", 16, "order placements (API and checkout) running at once in this process")
 	fset.IntVar(&c.OrderQueue, "order-queue", 64, "order placements that may wait for one of those slots; more are refused at once with 503 and Retry-After")
 	fset.DurationVar(&c.OrderQueueWait, "order-queue-wait", 500*time.Millisecond, "longest wait for an order slot before 503 and Retry-After")
+	fset.DurationVar(&c.OrderTimeout, "order-timeout", ordering.DefaultOrderTimeout, "deadline for one order placement (key claim to stored response); past it 503 and Retry-After, and the key is free for the retry (a locked key is presumed abandoned after twice this)")
 	fset.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "deadline for the database work of one request (pages, menu, order lookups); past it, 503 and Retry-After")
 	fset.IntVar(&c.MaxInflightStaff, "max-inflight-staff", 32, "staff page requests running at once (twice as many may wait up to 1s, then 503)")
 	fset.IntVar(&c.MaxInflightUploads, "max-inflight-uploads", 4, "image uploads running at once (twice as many may wait up to 5s, then 503)")

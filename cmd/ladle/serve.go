@@ -104,7 +104,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	payments := payment.NewTestProvider()
-	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()))
+	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),
+		ordering.WithOrderTimeout(cfg.OrderTimeout))
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
