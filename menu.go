@@ -45,6 +45,10 @@ type Item struct {
 	Image          string          `json:"image"`
 	Position       int             `json:"position"`
 	ModifierGroups []ModifierGroup `json:"modifier_groups"`
+	// Version counts changes to the item's row (1 when created). An edit
+	// names the version it was made from: UpdateItem and SetItemImage
+	// refuse it with CodeItemChanged if the item changed since.
+	Version int64 `json:"-"`
 }
 
 // ModifierGroup is a choice attached to items ("Size", "Extra toppings").
@@ -80,3 +84,7 @@ func (m *Menu) ItemByID(id int64) *Item {
 	}
 	return nil
 }
+
+// CodeItemChanged is the conflict code of an item edit made from an older
+// version of the item (see Item.Version).
+const CodeItemChanged = "item_changed"

@@ -85,9 +85,17 @@ type MenuStore interface {
 	// restaurant's.
 	CreateItem(ctx context.Context, it *Item) error
 	// UpdateItem changes category, name, description, price, availability,
-	// image key and position.
+	// image key and position, if the stored item is still at it.Version
+	// (else a conflict, code CodeItemChanged, and nothing changes); on
+	// success it.Version is the new version.
 	UpdateItem(ctx context.Context, it *Item) error
+	// SetItemImage sets the item's image key alone (no other field), under
+	// the same version check as UpdateItem, and returns the new version.
+	SetItemImage(ctx context.Context, restaurantID, itemID, version int64, imageKey string) (int64, error)
 	DeleteItem(ctx context.Context, restaurantID, id int64) error
+	// SetItemAvailable is the sold-out toggle: unconditional (the intent is
+	// the whole change), and it moves the item's version on, so a form
+	// opened before it cannot write the old availability back.
 	SetItemAvailable(ctx context.Context, restaurantID, itemID int64, available bool) error
 	// SetItemModifierGroups replaces the groups attached to the item, in the
 	// given order. Every group must be the restaurant's.

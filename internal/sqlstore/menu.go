@@ -146,11 +146,11 @@ func closeRows(rows *sql.Rows) error {
 	return errors.Join(err, rows.Close())
 }
 
-const itemColumns = `id, restaurant_id, category_id, name, description, price, available, image_key, position`
+const itemColumns = `id, restaurant_id, category_id, name, description, price, available, image_key, position, version`
 
 func scanItem(row interface{ Scan(...any) error }, it *ladle.Item) error {
 	return row.Scan(&it.ID, &it.RestaurantID, &it.CategoryID, &it.Name, &it.Description, &it.Price,
-		&it.Available, &it.ImageKey, &it.Position)
+		&it.Available, &it.ImageKey, &it.Position, &it.Version)
 }
 
 // MenuVersion implements ladle.MenuStore.
@@ -162,13 +162,21 @@ func (s *Store) MenuVersion(ctx context.Context, restaurantID int64) (int64, err
 
 // menuEdit runs fn in a transaction and then bumps the menu version and
 // appends menu.changed, so no edit can forget to.
-func (s *Store) menuEdit(ctx context.Context, restaurantID int64, fn func(tx *Tx) error) error {
-	return s.withTx(ctx, func(tx *Tx) error {
+// The optional after functions run once it committed (they update the
+// caller's copy, e.g. an item's version, only when the change is real).
+func (s *Store) menuEdit(ctx context.Context, restaurantID int64, fn func(tx *Tx) error, after ...func()) error {
+	err := s.withTx(ctx, func(tx *Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
 		return menuChanged(ctx, tx, restaurantID)
 	})
+	if err == nil {
+		for _, f := range after {
+			f()
+		}
+	}
+	return err
 }
 
 func requireName(field, name string) error {
@@ -260,7 +268,7 @@ func (s *Store) CreateItem(ctx context.Context, it *ladle.Item) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO items (restaurant_id, category_id, name, description, price, available, image_key, position)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 			it.RestaurantID, it.CategoryID, it.Name, it.Description, int64(it.Price), it.Available, it.ImageKey, it.Position).Scan(&it.ID)
-	})
+	}, func() { it.Version = 1 })
 }
 
 // UpdateItem implements ladle.MenuStore.
@@ -273,10 +281,45 @@ func (s *Store) UpdateItem(ctx context.Context, it *ladle.Item) error {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE items SET category_id = $3, name = $4, description = $5, price = $6,
-			available = $7, image_key = $8, position = $9 WHERE id = $1 AND restaurant_id = $2`,
-			it.ID, it.RestaurantID, it.CategoryID, it.Name, it.Description, int64(it.Price), it.Available, it.ImageKey, it.Position)
-		return mustAffect(res, err, "item")
+			available = $7, image_key = $8, position = $9, version = version + 1
+			WHERE id = $1 AND restaurant_id = $2 AND version = $10`,
+			it.ID, it.RestaurantID, it.CategoryID, it.Name, it.Description, int64(it.Price), it.Available, it.ImageKey,
+			it.Position, it.Version)
+		return itemVersionMatched(ctx, tx, res, err, it.RestaurantID, it.ID, it.Version)
+	}, func() { it.Version++ })
+}
+
+// SetItemImage implements ladle.MenuStore: it writes the image key alone,
+// so an upload never writes back other fields from an older read.
+func (s *Store) SetItemImage(ctx context.Context, restaurantID, itemID, version int64, imageKey string) (int64, error) {
+	err := s.menuEdit(ctx, restaurantID, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE items SET image_key = $3, version = version + 1
+			WHERE id = $1 AND restaurant_id = $2 AND version = $4`, itemID, restaurantID, imageKey, version)
+		return itemVersionMatched(ctx, tx, res, err, restaurantID, itemID, version)
 	})
+	if err != nil {
+		return 0, err
+	}
+	return version + 1, nil
+}
+
+// itemVersionMatched turns an item update that changed no row into the
+// reason: the item is not the restaurant's (not found), or its version moved
+// on since the edit was made (item_changed).
+func itemVersionMatched(ctx context.Context, tx *Tx, res sql.Result, err error, restaurantID, id, version int64) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 1 {
+		return err
+	}
+	var have int64
+	err = tx.QueryRowContext(ctx, `SELECT version FROM items WHERE id = $1 AND restaurant_id = $2`, id, restaurantID).Scan(&have)
+	if err != nil {
+		return notFoundIfNoRows(err, "item")
+	}
+	return conflict(ladle.CodeItemChanged, "someone else changed this item after you opened it (version %d, now %d)", version, have)
 }
 
 // DeleteItem implements ladle.MenuStore. Orders keep their line snapshots;
@@ -291,7 +334,7 @@ func (s *Store) DeleteItem(ctx context.Context, restaurantID, id int64) error {
 // SetItemAvailable implements ladle.MenuStore.
 func (s *Store) SetItemAvailable(ctx context.Context, restaurantID, itemID int64, available bool) error {
 	return s.menuEdit(ctx, restaurantID, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE items SET available = $3 WHERE id = $1 AND restaurant_id = $2`,
+		res, err := tx.ExecContext(ctx, `UPDATE items SET available = $3, version = version + 1 WHERE id = $1 AND restaurant_id = $2`,
 			itemID, restaurantID, available)
 		return mustAffect(res, err, "item")
 	})

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/ladle-dev/ladle"
@@ -15,6 +16,7 @@ func init() {
 		testCase{name: "Menu/ModifierGroups", fn: testModifierGroups},
 		testCase{name: "Menu/Invalid", fn: testMenuInvalid},
 		testCase{name: "Menu/TenantScoping", fn: testMenuTenantScoping},
+		testCase{name: "Menu/ItemVersions", fn: testItemVersions},
 	)
 }
 
@@ -409,4 +411,101 @@ func sameMenu(a, b *ladle.Menu) bool {
 		}
 	}
 	return true
+}
+
+// testItemVersions: an item edit applies only to the version it was made
+// from. Two staff editing the same item, an image upload and a form, or the
+// sold-out toggle and a form never silently undo each other.
+func testItemVersions(t *testing.T, e *env) {
+	s, f := e.seed()
+	rid := f.Restaurant.ID
+	it := &ladle.Item{RestaurantID: rid, CategoryID: f.Sides.ID, Name: "Onion rings", Price: 450, Available: true}
+	ok(t, s.CreateItem(ctx, it))
+	read := func() ladle.Item {
+		t.Helper()
+		m, err := s.Menu(ctx, rid)
+		ok(t, err)
+		got := m.ItemByID(it.ID)
+		if got == nil {
+			t.Fatalf("item %d not on the menu", it.ID)
+		}
+		return *got
+	}
+	if it.Version != 1 || read().Version != 1 {
+		t.Fatalf("new item version %d, read %d; want 1", it.Version, read().Version)
+	}
+
+	// Two editors open the same version; the second save is refused and
+	// changes nothing.
+	a, b := read(), read()
+	a.Name = "Rings"
+	ok(t, s.UpdateItem(ctx, &a))
+	if a.Version != 2 {
+		t.Fatalf("version after an update %d, want 2", a.Version)
+	}
+	b.Price = 999
+	wantCode(t, s.UpdateItem(ctx, &b), ladle.CodeItemChanged)
+	if ladle.ErrorKind(s.UpdateItem(ctx, &b)) != ladle.KindConflict || b.Version != 1 {
+		t.Fatalf("a stale update is not a conflict, or moved the caller's version to %d", b.Version)
+	}
+	if got := read(); got.Name != "Rings" || got.Price != 450 || got.Version != 2 {
+		t.Fatalf("after a refused update the item is %+v", got)
+	}
+
+	// The image alone: other fields stay as stored, not as the uploader
+	// read them; a stale version is refused.
+	_, err := s.SetItemImage(ctx, rid, it.ID, 1, "images/stale.jpg")
+	wantCode(t, err, ladle.CodeItemChanged)
+	v, err := s.SetItemImage(ctx, rid, it.ID, 2, "images/rings.jpg")
+	ok(t, err)
+	if got := read(); v != 3 || got.Version != 3 || got.ImageKey != "images/rings.jpg" || got.Name != "Rings" || got.Price != 450 {
+		t.Fatalf("after SetItemImage (version %d) the item is %+v", v, got)
+	}
+	// A form opened before the upload cannot clear the image.
+	a.ImageKey = ""
+	wantCode(t, s.UpdateItem(ctx, &a), ladle.CodeItemChanged)
+
+	// The sold-out toggle moves the version on too.
+	ok(t, s.SetItemAvailable(ctx, rid, it.ID, false))
+	c := read()
+	if c.Version != 4 || c.Available {
+		t.Fatalf("after the toggle: %+v", c)
+	}
+	stale := c
+	stale.Version = 3
+	stale.Available = true
+	wantCode(t, s.UpdateItem(ctx, &stale), ladle.CodeItemChanged)
+
+	// Another restaurant's item, or a missing one: not found, not a conflict.
+	_, err = s.SetItemImage(ctx, f.Other.ID, it.ID, c.Version, "images/x.jpg")
+	wantNotFound(t, err)
+	_, err = s.SetItemImage(ctx, rid, it.ID+100000, 1, "images/x.jpg")
+	wantNotFound(t, err)
+
+	// Concurrent saves from one version: exactly one wins.
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := c
+			x.Price = ladle.Money(500 + i)
+			errs[i] = s.UpdateItem(ctx, &x)
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case ladle.ErrorCode(err) != ladle.CodeItemChanged:
+			t.Fatalf("a concurrent save failed with %v", err)
+		}
+	}
+	if got := read(); won != 1 || got.Version != c.Version+1 {
+		t.Fatalf("%d of %d concurrent saves from one version won; item %+v", won, n, got)
+	}
 }

@@ -72,7 +72,20 @@ type menuEditorPage struct {
 type itemEditorPage struct {
 	menuEditorPage
 	Item     *ladle.Item
-	Attached map[int64]bool // group id → attached to the item
+	Form     itemForm       // what the item form shows: the item, or what was posted
+	Attached map[int64]bool // group id → ticked in the form
+}
+
+// itemForm is the item form's fields. A refused save shows the editor's own
+// input again, not the stored item: nothing typed is lost.
+type itemForm struct {
+	Name, Description, Price string
+	CategoryID               int64
+	Available                bool
+	// Version is the item version the form edits. After a conflict it is
+	// the current one: the message says someone else saved meanwhile, and
+	// saving again replaces their change knowingly.
+	Version int64
 }
 
 func menuURL(rid int64) string { return "/admin/r/" + itoa(rid) + "/menu" }
@@ -175,9 +188,29 @@ func (s *server) renderItemEditor(w http.ResponseWriter, r *http.Request, st *st
 	p.Title = it.Name + " · Menu"
 	p.Saved = r.URL.Query().Get("saved") != "" && msg == ""
 	p.Error = msg
-	ip := itemEditorPage{menuEditorPage: p, Item: it, Attached: map[int64]bool{}}
+	ip := itemEditorPage{menuEditorPage: p, Item: it, Attached: map[int64]bool{},
+		Form: itemForm{Name: it.Name, Description: it.Description, Price: p.Amount(it.Price),
+			CategoryID: it.CategoryID, Available: it.Available, Version: it.Version}}
 	for _, g := range it.ModifierGroups {
 		ip.Attached[g.ID] = true
+	}
+	if r.Method == http.MethodPost && r.URL.Path == itemURL(st.Restaurant.ID, id) && r.PostForm != nil {
+		// The item form was refused: show what was typed.
+		f := r.PostForm
+		ip.Form.Name, ip.Form.Description, ip.Form.Price = f.Get("name"), f.Get("description"), f.Get("price")
+		ip.Form.Available = f.Get("available") != ""
+		if c, err := strconv.ParseInt(f.Get("category_id"), 10, 64); err == nil {
+			ip.Form.CategoryID = c
+		}
+		if v, err := strconv.ParseInt(f.Get("version"), 10, 64); err == nil && status != http.StatusConflict {
+			ip.Form.Version = v
+		}
+		ip.Attached = map[int64]bool{}
+		for _, v := range f["group"] {
+			if gid, err := strconv.ParseInt(v, 10, 64); err == nil {
+				ip.Attached[gid] = true
+			}
+		}
 	}
 	s.render(w, r, status, "admin_menu_item.html", ip)
 }
@@ -274,6 +307,10 @@ func editMessage(err error) string {
 	var e *ladle.Error
 	if !errors.As(err, &e) {
 		return "The change was not saved."
+	}
+	if e.Code == ladle.CodeItemChanged {
+		return "Not saved: someone else changed this item after you opened it. Your changes are still in the form; " +
+			"the photo and fields beside it show what is saved now. Save again to replace their change with yours."
 	}
 	msg := sentence(e.Message)
 	if e.Code == ladle.CodeValidation && len(e.Fields) > 0 {

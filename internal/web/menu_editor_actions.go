@@ -294,6 +294,12 @@ func (s *server) itemUpdate(ctx context.Context, st *staffView, id int64, f url.
 		return "", ladle.NotFound("item")
 	}
 	it := *cur
+	// The version the form was opened at, not the one just read: a save
+	// made from an older page is refused instead of undoing what was
+	// saved since.
+	if it.Version, err = formVersion(f); err != nil {
+		return "", err
+	}
 	if it.Name, err = formName(f, "name"); err != nil {
 		return "", err
 	}
@@ -337,6 +343,15 @@ func (s *server) itemUpdate(ctx context.Context, st *staffView, id int64, f url.
 		}
 	}
 	return itemURL(rid, id), nil
+}
+
+// formVersion is the item version a form was rendered with.
+func formVersion(f url.Values) (int64, error) {
+	v, err := strconv.ParseInt(f.Get("version"), 10, 64)
+	if err != nil || v < 1 {
+		return 0, invalidField("version", "is missing: reload the page and try again")
+	}
+	return v, nil
 }
 
 func sameGroups(gs []ladle.ModifierGroup, ids []int64) bool {

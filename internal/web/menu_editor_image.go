@@ -37,17 +37,6 @@ func (s *server) handleItemImage(w http.ResponseWriter, r *http.Request, st *sta
 	}
 	rid := st.Restaurant.ID
 	ctx := r.Context()
-	m, err := s.Store.Menu(ctx, rid)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cur := m.ItemByID(id)
-	if cur == nil {
-		s.notFound(w, r)
-		return
-	}
-	it := *cur
 
 	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
@@ -68,9 +57,16 @@ func (s *server) handleItemImage(w http.ResponseWriter, r *http.Request, st *sta
 		}
 	}()
 
-	if r.PostFormValue("action") == "remove" {
-		it.ImageKey = ""
-	} else {
+	// Only the image column is written, and only if the item is still at
+	// the version the page showed: an upload never writes back fields from
+	// an older read, and a removal never undoes a newer upload.
+	version, err := formVersion(r.PostForm)
+	if err != nil {
+		s.menuFail(w, r, st, err)
+		return
+	}
+	key := ""
+	if r.PostFormValue("action") != "remove" {
 		if s.Images == nil {
 			s.errorPage(w, r, http.StatusServiceUnavailable, "Uploads are off",
 				"Image uploads are not configured on this server.")
@@ -95,9 +91,9 @@ func (s *server) handleItemImage(w http.ResponseWriter, r *http.Request, st *sta
 			s.fail(w, r, err)
 			return
 		}
-		it.ImageKey = img.Key
+		key = img.Key
 	}
-	if err := s.Store.UpdateItem(ctx, &it); err != nil {
+	if _, err := s.Store.SetItemImage(ctx, rid, id, version, key); err != nil {
 		s.menuFail(w, r, st, err)
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +92,9 @@ func (e *editorEnv) item(id int64) *ladle.Item {
 	return it
 }
 
+// ver is the item's current version, as the item page's forms carry it.
+func (e *editorEnv) ver(id int64) string { return strconv.FormatInt(e.item(id).Version, 10) }
+
 func (e *editorEnv) base() string { return "/admin/r/" + itoa(e.fx.Restaurant.ID) + "/menu" }
 
 // wantRedirect checks a 303 back into the editor with "saved" and returns
@@ -127,7 +132,7 @@ func TestMenuEditor(t *testing.T) {
 		page := c.get(base + "/items/" + itoa(fries.ID))
 		page.want(t, http.StatusOK, `value="3.99"`)
 		form := url.Values{"name": {"Fries"}, "description": {"Hand-cut, sea salt"}, "price": {"4.25"},
-			"category_id": {itoa(fries.CategoryID)}, "available": {"1"}}
+			"category_id": {itoa(fries.CategoryID)}, "available": {"1"}, "version": {e.ver(fries.ID)}}
 		wantRedirect(t, c.post(base+"/items/"+itoa(fries.ID), form))
 		if it := e.item(fries.ID); it.Price != 425 || it.Description != "Hand-cut, sea salt" || !it.Available {
 			t.Fatalf("after saving: %+v", it)
@@ -169,7 +174,7 @@ func TestMenuEditor(t *testing.T) {
 			t.Fatalf("Extras = %+v", ex)
 		}
 		wantRedirect(t, c.post(base+"/items/"+itoa(soupID), url.Values{"name": {"Tomato soup"}, "price": {"6.50"},
-			"category_id": {itoa(soups.ID)}, "available": {"1"}, "group": {itoa(extras.ID)}}))
+			"version": {e.ver(soupID)}, "category_id": {itoa(soups.ID)}, "available": {"1"}, "group": {itoa(extras.ID)}}))
 		if g := e.item(soupID).ModifierGroups; len(g) != 1 || g[0].ID != extras.ID {
 			t.Fatalf("soup groups = %+v", g)
 		}
@@ -218,11 +223,11 @@ func TestMenuEditor(t *testing.T) {
 
 		// Refusals: the editor re-renders with the reason, nothing changes.
 		before := e.menu(rid).Version
-		c.post(base+"/items/"+itoa(fries.ID), url.Values{"name": {"Fries"}, "price": {"four"}, "category_id": {itoa(fries.CategoryID)}}).
+		c.post(base+"/items/"+itoa(fries.ID), url.Values{"name": {"Fries"}, "price": {"four"}, "category_id": {itoa(fries.CategoryID)}, "version": {e.ver(fries.ID)}}).
 			want(t, http.StatusUnprocessableEntity, "Not saved: Price must be an amount like 12.50.")
-		c.post(base+"/items/"+itoa(fries.ID), url.Values{"name": {"Fries"}, "price": {"-1"}, "category_id": {itoa(fries.CategoryID)}}).
+		c.post(base+"/items/"+itoa(fries.ID), url.Values{"name": {"Fries"}, "price": {"-1"}, "category_id": {itoa(fries.CategoryID)}, "version": {e.ver(fries.ID)}}).
 			want(t, http.StatusUnprocessableEntity, "Not saved")
-		c.post(base+"/items/"+itoa(fries.ID), url.Values{"name": {"  "}, "price": {"1"}, "category_id": {itoa(fries.CategoryID)}}).
+		c.post(base+"/items/"+itoa(fries.ID), url.Values{"name": {"  "}, "price": {"1"}, "category_id": {itoa(fries.CategoryID)}, "version": {e.ver(fries.ID)}}).
 			want(t, http.StatusUnprocessableEntity, "Name is required")
 		c.post(base+"/groups/"+itoa(heat.ID), url.Values{"name": {"Heat"}, "min": {"3"}, "max": {"1"}}).
 			want(t, http.StatusUnprocessableEntity, "Max must be 0 (no limit) or at least min.")
@@ -324,9 +329,10 @@ func TestMenuEditorRolesAndTenants(t *testing.T) {
 		{base + "/modifiers/" + itoa(e.fx.OtherModifier.ID), url.Values{"name": {"x"}, "price": {"1"}}},
 		{base + "/modifiers/" + itoa(e.fx.OtherModifier.ID) + "/delete", nil},
 		// Our item, but moved into their category or given their group.
-		{base + "/items/" + itoa(e.fx.Fries.ID), url.Values{"name": {"Fries"}, "price": {"1"}, "category_id": {itoa(e.fx.OtherCategory.ID)}}},
+		{base + "/items/" + itoa(e.fx.Fries.ID), url.Values{"name": {"Fries"}, "price": {"1"}, "category_id": {itoa(e.fx.OtherCategory.ID)},
+			"version": {e.ver(e.fx.Fries.ID)}}},
 		{base + "/items/" + itoa(e.fx.Fries.ID), url.Values{"name": {"Fries"}, "price": {"0.01"}, "category_id": {itoa(e.fx.Fries.CategoryID)},
-			"group": {itoa(e.fx.OtherGroup.ID)}}},
+			"group": {itoa(e.fx.OtherGroup.ID)}, "version": {e.ver(e.fx.Fries.ID)}}},
 		{base + "/items", url.Values{"category_id": {itoa(e.fx.OtherCategory.ID)}, "name": {"x"}, "price": {"1"}}},
 	} {
 		res := c.post(tc.path, tc.form)
@@ -385,7 +391,8 @@ func TestMenuEditorImageUpload(t *testing.T) {
 	c.login(e.manager)
 	path := e.base() + "/items/" + itoa(e.fx.Fries.ID) + "/image"
 
-	wantRedirect(t, c.upload(path, "fries.png", pngBytes(t)))
+	v := func() string { return e.ver(e.fx.Fries.ID) }
+	wantRedirect(t, c.upload(path, "fries.png", pngBytes(t), "version", v()))
 	key := e.item(e.fx.Fries.ID).ImageKey
 	if !imaging.ValidKey(key) || !strings.HasSuffix(key, ".png") {
 		t.Fatalf("image key %q", key)
@@ -397,21 +404,21 @@ func TestMenuEditorImageUpload(t *testing.T) {
 	c.get(e.base()+"/items/"+itoa(e.fx.Fries.ID)).want(t, http.StatusOK, `src="/media/`+key+`"`)
 	e.client().get("/r/"+e.fx.Restaurant.Slug).want(t, http.StatusOK, "/media/"+key)
 
-	c.upload(path, "notes.png", []byte("this is text, whatever the name says")).
+	c.upload(path, "notes.png", []byte("this is text, whatever the name says"), "version", v()).
 		want(t, http.StatusUnprocessableEntity, "not a JPEG, PNG, WebP or GIF image")
-	c.upload(path, "huge.png", append(pngBytes(t), make([]byte, 5<<20)...)).
+	c.upload(path, "huge.png", append(pngBytes(t), make([]byte, 5<<20)...), "version", v()).
 		want(t, http.StatusRequestEntityTooLarge, "larger than 5 MB")
-	c.upload(path, "", nil).want(t, http.StatusUnprocessableEntity, "choose a file")
+	c.upload(path, "", nil, "version", v()).want(t, http.StatusUnprocessableEntity, "choose a file")
 	if got := e.item(e.fx.Fries.ID).ImageKey; got != key {
 		t.Fatalf("a refused upload changed the image to %q", got)
 	}
 
-	wantRedirect(t, c.upload(path, "", nil, "action", "remove"))
+	wantRedirect(t, c.upload(path, "", nil, "action", "remove", "version", v()))
 	if got := e.item(e.fx.Fries.ID).ImageKey; got != "" {
 		t.Fatalf("after remove the image is %q", got)
 	}
 	// Another restaurant's item cannot get a photo through this editor.
-	c.upload(e.base()+"/items/"+itoa(e.fx.OtherItem.ID)+"/image", "x.png", pngBytes(t)).want(t, http.StatusNotFound)
+	c.upload(e.base()+"/items/"+itoa(e.fx.OtherItem.ID)+"/image", "x.png", pngBytes(t), "version", "1").want(t, http.StatusNotFound)
 }
 
 // Two processes, each with its own cache, over one database and one NATS:
@@ -457,7 +464,7 @@ func TestMenuEditorTwoProcesses(t *testing.T) {
 	c.login(a.manager)
 	fries := a.fx.Fries
 	wantRedirect(t, c.post(a.base()+"/items/"+itoa(fries.ID), url.Values{"name": {"Fries"}, "price": {"5.10"},
-		"category_id": {itoa(fries.CategoryID)}, "available": {"1"}}))
+		"category_id": {itoa(fries.CategoryID)}, "available": {"1"}, "version": {a.ver(fries.ID)}}))
 	edited := time.Now()
 	a.client().get(slug).want(t, http.StatusOK, "$5.10") // the editor's process, at once
 	for !strings.Contains(guestB.get(slug).body, "$5.10") {
@@ -481,4 +488,79 @@ func TestMenuEditorTwoProcesses(t *testing.T) {
 	if len(orders) != 1 || orders[0].Lines[0].UnitPrice != 510 || orders[0].Subtotal != 1020 {
 		t.Fatalf("orders = %+v, want one charged at 5.10 each", orders)
 	}
+}
+
+var formVersionRE = regexp.MustCompile(`<form method="post" action="[^"]*/items/\d+" class="panel me-item-form" id="item-form">\s*<input type="hidden" name="version" value="(\d+)">`)
+
+// pageVersion is the item version the item page's form carries.
+func pageVersion(t *testing.T, page string) string {
+	t.Helper()
+	m := formVersionRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no version in the item form:\n%s", page)
+	}
+	return m[1]
+}
+
+// Two managers edit the same item from pages opened at the same version:
+// the second save is refused with 409 and a clear message, the form keeps
+// what they typed, nothing of the first save is lost, and saving again from
+// the refused page goes through. An image upload made from an older page
+// is refused the same way instead of writing the item back from a stale read.
+func TestMenuEditorConcurrentEdits(t *testing.T) {
+	t.Parallel()
+	editorBackends(t, func(t *testing.T, e *editorEnv) {
+		a, b := e.client(), e.client()
+		a.login(e.manager)
+		b.login(e.manager)
+		fries := e.fx.Fries
+		itemPath := e.base() + "/items/" + itoa(fries.ID)
+		pageA, pageB := a.get(itemPath).body, b.get(itemPath).body
+		va, vb := pageVersion(t, pageA), pageVersion(t, pageB)
+		if va != vb {
+			t.Fatalf("two reads of one item: versions %s and %s", va, vb)
+		}
+		form := func(name, desc, price, version string) url.Values {
+			return url.Values{"name": {name}, "description": {desc}, "price": {price},
+				"category_id": {itoa(fries.CategoryID)}, "available": {"1"}, "version": {version}}
+		}
+
+		wantRedirect(t, a.post(itemPath, form("Fries", "Saved by A", "4.10", va)))
+		res := b.post(itemPath, form("Chips", "Typed by B", "9.99", vb))
+		res.want(t, http.StatusConflict, "someone else changed this item after you opened it",
+			`value="Chips"`, "Typed by B", `value="9.99"`)
+		if it := e.item(fries.ID); it.Description != "Saved by A" || it.Price != 410 || it.Name != "Fries" {
+			t.Fatalf("the refused save changed the item: %+v", it)
+		}
+		// The refused page carries the current version: saving it again is
+		// a deliberate overwrite, and works.
+		again := pageVersion(t, res.body)
+		if again != e.ver(fries.ID) {
+			t.Fatalf("the refused form carries version %s, the item is at %s", again, e.ver(fries.ID))
+		}
+		wantRedirect(t, b.post(itemPath, form("Chips", "Typed by B", "9.99", again)))
+		if it := e.item(fries.ID); it.Name != "Chips" || it.Price != 999 {
+			t.Fatalf("the second save did not apply: %+v", it)
+		}
+
+		// An upload from a page opened before a save: refused, the save
+		// stays, no image.
+		stale := e.ver(fries.ID)
+		wantRedirect(t, a.post(itemPath, form("Chips", "Newer", "5.00", stale)))
+		a.upload(itemPath+"/image", "fries.png", pngBytes(t), "version", stale).
+			want(t, http.StatusConflict, "someone else changed this item")
+		if it := e.item(fries.ID); it.Description != "Newer" || it.Price != 500 || it.ImageKey != "" {
+			t.Fatalf("a stale upload changed the item: %+v", it)
+		}
+		// From the current page it goes through and writes the image only.
+		wantRedirect(t, a.upload(itemPath+"/image", "fries.png", pngBytes(t), "version", e.ver(fries.ID)))
+		if it := e.item(fries.ID); it.Description != "Newer" || it.Price != 500 || it.ImageKey == "" {
+			t.Fatalf("after the upload: %+v", it)
+		}
+		// A form opened before the upload cannot clear the photo.
+		a.post(itemPath, form("Chips", "Older page", "5.00", stale)).want(t, http.StatusConflict)
+		if it := e.item(fries.ID); it.ImageKey == "" || it.Description != "Newer" {
+			t.Fatalf("a stale form undid the upload: %+v", it)
+		}
+	})
 }
