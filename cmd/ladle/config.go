@@ -145,12 +145,12 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 
 // secretFlags hold credentials: their values are masked wherever they are
 // shown (help text, logs, errors).
-var secretFlags = map[string]bool{"database-url": true, "nats-url": true, "redis-url": true, "smtp-url": true, "secret": true}
+var secretFlags = map[string]bool{"database-url": true, "nats-url": true, "redis-url": true, "smtp-url": true, "secret": true, "nats-token": true}
 
 // redactFlag returns the value of flag name fit to show.
 func redactFlag(name, value string) string {
 	switch {
-	case name == "secret" && value != "":
+	case (name == "secret" || name == "nats-token") && value != "":
 		return redact.Mask
 	case secretFlags[name]:
 		return redact.URL(value)
@@ -162,8 +162,10 @@ func redactFlag(name, value string) string {
 // handler and for errors to mask.
 func (c *config) secrets() []string {
 	out := redact.Secrets(c.DatabaseURL, c.NATSURL, c.RedisURL, c.SMTPURL)
-	if c.Secret != "" {
-		out = append(out, c.Secret)
+	for _, v := range []string{c.Secret, c.NATSToken} {
+		if v != "" {
+			out = append(out, v)
+		}
 	}
 	return out
 }
