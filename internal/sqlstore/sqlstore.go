@@ -351,7 +351,9 @@ func notFoundIfNoRows(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ladle.NotFound(what)
 	}
-	return err
+	// Lookups outside read1/readTx (RestaurantBySlug, …) classify an
+	// outage the same way: a 503, not a 500.
+	return unavailable(err)
 }
 
 // mustAffect returns NotFound(what) if the statement changed no row.
