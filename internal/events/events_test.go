@@ -25,6 +25,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
 	"github.com/ladle-dev/ladle/internal/worker"
 )
 
@@ -177,9 +178,7 @@ func TestRolesWorkTogether(t *testing.T) {
 // none may be lost. It reports how many redeliveries the kills caused.
 func TestKillWorkerProcess(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("process test")
-	}
+	testenv.Short(t, "process test")
 	n := 300
 	if v, err := strconv.Atoi(os.Getenv("LADLE_KILL_ORDERS")); err == nil && v > 0 {
 		n = v

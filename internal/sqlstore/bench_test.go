@@ -9,6 +9,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 // BenchmarkCreateOrder measures the hot path, one order per operation, with
@@ -29,10 +30,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 		benchCreateOrder(b, s)
 	})
 	b.Run("postgres", func(b *testing.B) {
-		u := pgURLOrEmpty()
-		if u == "" {
-			b.Skip("LADLE_TEST_POSTGRES_URL is not set")
-		}
+		u := testenv.PostgresURL(b)
 		s, err := sqlstore.Open(context.Background(), benchSchema(b, u), sqlstore.WithLogger(quiet))
 		if err != nil {
 			b.Fatal(err)

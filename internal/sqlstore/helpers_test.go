@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"database/sql"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -30,7 +29,5 @@ func format(v any) string {
 		return fmt.Sprint(v)
 	}
 }
-
-func pgURLOrEmpty() string { return os.Getenv("LADLE_TEST_POSTGRES_URL") }
 
 func newOrderID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -25,12 +25,12 @@ func TestInstanceID(t *testing.T) {
 	if idOther == idA {
 		t.Fatal("two databases share an instance id")
 	}
-	if pgURLOrEmpty() != "" {
+	t.Run("postgres", func(t *testing.T) {
 		pa, pb := openPostgres(t), openPostgres(t)
 		ia, err := pa.InstanceID(ctx)
 		ib, _ := pb.InstanceID(ctx)
 		if err != nil || len(ia) != 32 || ia == ib || ia == idA {
 			t.Fatalf("postgres instance ids %q %q, %v", ia, ib, err)
 		}
-	}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 var bg = context.Background()
@@ -164,8 +165,8 @@ func TestOpenURLs(t *testing.T) {
 			t.Fatalf("Open(%q) accepted an in-memory database", url)
 		}
 	}
-	if u := pgURLOrEmpty(); u != "" {
-		s, err := sqlstore.Open(bg, u, sqlstore.WithLogger(quiet))
+	t.Run("postgres", func(t *testing.T) {
+		s, err := sqlstore.Open(bg, testenv.PostgresURL(t), sqlstore.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +174,7 @@ func TestOpenURLs(t *testing.T) {
 		if s.Dialect() != "postgres" {
 			t.Fatalf("Dialect() = %s", s.Dialect())
 		}
-	}
+	})
 }
 
 // TestSQLitePragmas checks the durability and integrity settings on both

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 func TestSQLite(t *testing.T) {
@@ -55,14 +55,11 @@ func open(t *testing.T, url string, opts ...sqlstore.Option) *sqlstore.Store {
 	return s
 }
 
-// pgURL returns LADLE_TEST_POSTGRES_URL or skips the test.
+// pgURL returns LADLE_TEST_POSTGRES_URL, or skips the test (fails it under
+// LADLE_REQUIRE_SERVICES=1) through testenv.
 func pgURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("LADLE_TEST_POSTGRES_URL")
-	if u == "" {
-		t.Skip("LADLE_TEST_POSTGRES_URL is not set")
-	}
-	return u
+	return testenv.PostgresURL(t)
 }
 
 // quiet drops the store's logs (one "applied migration" per test).

@@ -19,14 +19,36 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 )
 
+// Required reports whether LADLE_REQUIRE_SERVICES=1: every test must run,
+// none may skip (CI).
+func Required() bool { return os.Getenv("LADLE_REQUIRE_SERVICES") == "1" }
+
+// Skip is the one way a test skips: it skips with the reason, except under
+// LADLE_REQUIRE_SERVICES=1, where it fails instead. Tests never call
+// t.Skip themselves (make test lists every skip, and fails on one under
+// LADLE_REQUIRE_SERVICES=1: see cmd/testreport).
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("cannot run: "+format+" (LADLE_REQUIRE_SERVICES=1: no test may skip)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Short skips a slow test (a browser, a child process) under go test -short,
+// through Skip.
+func Short(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		Skip(t, "%s: not run with -short", what)
+	}
+}
+
 func need(t testing.TB, env string) string {
 	t.Helper()
 	v := os.Getenv(env)
 	if v == "" {
-		if os.Getenv("LADLE_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s is not set but LADLE_REQUIRE_SERVICES=1", env)
-		}
-		t.Skipf("%s not set", env)
+		Skip(t, "%s is not set", env)
 	}
 	return v
 }
@@ -86,9 +108,6 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("LADLE_REQUIRE_SERVICES") == "1" {
-		t.Fatal("no chromium binary but LADLE_REQUIRE_SERVICES=1")
-	}
-	t.Skip("no chromium binary")
+	Skip(t, "no chromium binary (chromium, chromium-browser or google-chrome) on PATH")
 	return ""
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 // expectedStatus matches the console line of a page the tests expect to be
@@ -23,16 +24,7 @@ var expectedStatus = regexp.MustCompile(`Failed to load resource: the server res
 // errors and uncaught exceptions, which fail the test at the end.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	var bin string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Skip("no chromium binary found")
-	}
+	bin := testenv.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.NoSandbox,
@@ -125,9 +117,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // duplicate dialog.
 func TestBrowserCheckoutIsOneOrder(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test")
-	}
+	testenv.Short(t, "browser test")
 	ctx := browser(t)
 	e := newEnv(t, "sqlite", func(d *Deps) { d.ImageURL = nil })
 	f := e.fx
@@ -285,9 +275,7 @@ func TestBrowserCheckoutIsOneOrder(t *testing.T) {
 // board, and takes a phone-sized look at the storefront.
 func TestBrowserStaffBoard(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test")
-	}
+	testenv.Short(t, "browser test")
 	ctx := browser(t)
 	e := newEnv(t, "sqlite", func(d *Deps) { d.ImageURL = nil })
 	first := e.place(e.fx.Restaurant, e.request("board-1@example.com"))

@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/payment"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 // The tests build the real thing in-process: a migrated SQLite store in a
@@ -59,9 +59,7 @@ func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		if os.Getenv("LADLE_TEST_POSTGRES_URL") == "" {
-			t.Skip("LADLE_TEST_POSTGRES_URL is not set")
-		}
+		testenv.PostgresURL(t)
 		fn(t, newEnv(t, "postgres"))
 	})
 }
@@ -334,7 +332,7 @@ var (
 // returns a URL whose search_path selects it.
 func freshSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("LADLE_TEST_POSTGRES_URL")
+	base := testenv.PostgresURL(t)
 	pgOnce.Do(func() {
 		pgDB, pgErr = sql.Open("pgx", base)
 		if pgErr == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/live"
 	"github.com/ladle-dev/ladle/internal/outbox"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 // Tests of the event-driven pages: the mailbox, failed deliveries with
@@ -176,9 +177,7 @@ func TestGuestLiveStreamNeedsTheToken(t *testing.T) {
 // and the guest's status page follows the kitchen live.
 func TestBrowserLiveBoard(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("browser test")
-	}
+	testenv.Short(t, "browser test")
 	// The server first, the browsers after: cleanups run in reverse, so the
 	// browsers hang up their event streams before the server closes.
 	e := liveEnv(t)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/blob"
 	"github.com/ladle-dev/ladle/internal/imaging"
 	"github.com/ladle-dev/ladle/internal/menucache"
+	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
 // editorEnv is the web UI with what production wires in front of the menu:
@@ -66,8 +66,8 @@ func editorBackends(t *testing.T, fn func(t *testing.T, e *editorEnv)) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			if backend == "postgres" && os.Getenv("LADLE_TEST_POSTGRES_URL") == "" {
-				t.Skip("LADLE_TEST_POSTGRES_URL is not set")
+			if backend == "postgres" {
+				testenv.PostgresURL(t)
 			}
 			fn(t, newEditorEnv(t, backend, nil))
 		})
@@ -259,7 +259,7 @@ func TestMenuEditorNewGroup(t *testing.T) {
 	t.Parallel()
 	e := newEditorEnv(t, "sqlite", nil)
 	if e.menu(e.fx.Restaurant.ID).Groups == nil {
-		t.Skip("the store does not fill ladle.Menu.Groups yet, so an unattached group cannot be listed")
+		t.Fatal("the store does not fill ladle.Menu.Groups, so an unattached group cannot be listed")
 	}
 	c := e.client()
 	c.login(e.manager)
