@@ -41,6 +41,8 @@ type config struct {
 	MailFrom          string
 	MailTemplates     string
 	WorkerConcurrency int
+	WorkerMin         int
+	WorkerMax         int
 	AckWait           time.Duration
 	SMTPTimeout       time.Duration
 
@@ -82,7 +84,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.SMTPURL, "smtp-url", "", "send email through smtp://user:pass@host:587 (STARTTLS), smtps://… or ?tls=none, ?pool=N (empty: the dev mailbox at /admin/…/mailbox)")
 	fset.StringVar(&c.MailFrom, "mail-from", "Ladle <orders@ladle.localhost>", "the From address of every email")
 	fset.StringVar(&c.MailTemplates, "mail-templates", "", "folder of per-restaurant email template overrides (empty: the built-in templates)")
-	fset.IntVar(&c.WorkerConcurrency, "worker-concurrency", 32, "handlers per email consumer in this process")
+	fset.IntVar(&c.WorkerConcurrency, "worker-concurrency", 0, "fix the handlers per email consumer in this process (0: autoscale between --worker-min and --worker-max)")
+	fset.IntVar(&c.WorkerMin, "worker-min", 1, "fewest handlers per email consumer in this process when autoscaling")
+	fset.IntVar(&c.WorkerMax, "worker-max", 32, "most handlers per email consumer in this process when autoscaling")
 	fset.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how soon an event whose worker died is delivered again")
 	fset.DurationVar(&c.SMTPTimeout, "smtp-timeout", 30*time.Second, "bound on one hand-over to the SMTP server")
 	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
@@ -134,6 +138,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if c.WorkerConcurrency < 0 || c.WorkerMin < 1 || c.WorkerMax < c.WorkerMin {
+		return nil, fmt.Errorf("need --worker-concurrency ≥ 0 and 1 ≤ --worker-min ≤ --worker-max (have %d, %d, %d)", c.WorkerConcurrency, c.WorkerMin, c.WorkerMax)
 	}
 	switch c.Role {
 	case "all", "api", "worker":

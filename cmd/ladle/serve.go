@@ -124,6 +124,10 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Components of this server register on their own registry, so that
+	// several servers can run in one process (the tests do); /metrics shows
+	// it beside the process-wide default one.
+	reg := prometheus.NewRegistry()
 	// One stream per database: deployments that share a NATS but not a
 	// database never see each other's events.
 	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir,
@@ -131,6 +135,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Stream: "LADLE_EVENTS_" + strings.ToUpper(instance[:12]), SubjectPrefix: "ladle." + instance[:12] + ".events",
 		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
 		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,
+		WorkerMin: cfg.WorkerMin, WorkerMax: cfg.WorkerMax, Registerer: reg,
 		AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Logger: log}, store,
 		func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) })
 	if err != nil {
@@ -145,11 +150,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	})
 	// /readyz answers within a second, ok or not ready; the cause is logged.
 	mux.Handle("GET /readyz", httpserver.Ready(store.Ping, time.Second, log))
-	// Components of this server register on their own registry, so that
-	// several servers can run in one process (the tests do); /metrics shows
-	// it beside the process-wide default one. /metrics is not public: it is
-	// served on --metrics-addr, or (the demo only) on the main listener.
-	reg := prometheus.NewRegistry()
+	// /metrics (reg, above) is not public: it is served on --metrics-addr,
+	// or (the demo only) on the main listener.
 	metrics := promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})
 	if cfg.MetricsAddr == "" && cfg.Demo {
 		mux.Handle("GET /metrics", metrics)

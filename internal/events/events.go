@@ -34,6 +34,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ladle-dev/ladle/internal/autoscale"
 	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/live"
 	"github.com/ladle-dev/ladle/internal/mail"
@@ -69,9 +72,15 @@ type Config struct {
 	MailTemplates string // --mail-templates: per-restaurant template overrides; empty: built-in only
 	PublicURL     string // --public-url: base of the status links in emails
 
-	// WorkerConcurrency is each email consumer's handlers in this process
-	// (--worker-concurrency, default 32).
+	// WorkerConcurrency, when positive, fixes each email consumer's
+	// handlers in this process (--worker-concurrency). Zero (the default)
+	// autoscales each pool between WorkerMin and WorkerMax from its lag
+	// (--worker-min, --worker-max; defaults 1 and 32).
 	WorkerConcurrency int
+	WorkerMin         int
+	WorkerMax         int
+	// Registerer, if set, gets the workers' metrics (ladle_consumer_*).
+	Registerer prometheus.Registerer
 	// AckWait is how soon the broker redelivers an event whose worker died
 	// (--ack-wait, default 30s). A live worker keeps its events however
 	// long it works on them (it reports progress).
@@ -202,16 +211,25 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		if from == "" {
 			from = "Ladle <orders@localhost>"
 		}
+		var scale *autoscale.Config
+		if cfg.WorkerConcurrency <= 0 {
+			scale = &autoscale.Config{Min: cfg.WorkerMin, Max: cfg.WorkerMax}
+		}
 		cons, err := worker.EmailConsumers(worker.EmailConfig{
 			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
 			StatusURL:   worker.StatusLinker(cfg.PublicURL, statusPath),
-			Concurrency: cfg.WorkerConcurrency, AckWait: cfg.AckWait, SendTimeout: cfg.SendTimeout, Backoff: cfg.Backoff,
+			Concurrency: cfg.WorkerConcurrency, Scale: scale, AckWait: cfg.AckWait, SendTimeout: cfg.SendTimeout, Backoff: cfg.Backoff,
 			MaxAttempts: cfg.MaxAttempts,
 		})
 		if err != nil {
 			return nil, err
 		}
 		sys.Worker = worker.New(worker.Config{Broker: sys.Broker, DeadLetters: store, Logger: cfg.Logger}, cons...)
+		if cfg.Registerer != nil {
+			if err := cfg.Registerer.Register(sys.Worker); err != nil {
+				return nil, err
+			}
+		}
 		if err := sys.Worker.Start(ctx); err != nil {
 			return nil, err
 		}

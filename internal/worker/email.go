@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/autoscale"
 	"github.com/ladle-dev/ladle/internal/mail"
 )
 
@@ -95,8 +96,11 @@ type EmailConfig struct {
 	// SendTimeout bounds one hand-over to the transport (default 30s). The
 	// lease on an email is this plus as much again, up to 10s more.
 	SendTimeout time.Duration
-	// Concurrency per consumer (default 32).
+	// Concurrency per consumer (default 32), when Scale is nil.
 	Concurrency int
+	// Scale, if set, autoscales each consumer's pool instead (see
+	// Consumer.Scale).
+	Scale *autoscale.Config
 	// AckWait and MaxAttempts are passed to the consumers (see Consumer).
 	AckWait     time.Duration
 	MaxAttempts int
@@ -245,7 +249,7 @@ func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 		return nil, err
 	}
 	mk := func(name, eventType string, h Handler) Consumer {
-		return Consumer{Name: name, EventTypes: []string{eventType}, Concurrency: e.Concurrency,
+		return Consumer{Name: name, EventTypes: []string{eventType}, Concurrency: e.Concurrency, Scale: e.Scale,
 			MaxAttempts: e.MaxAttempts, Backoff: e.Backoff, AckWait: e.AckWait, Handle: h,
 			GaveUp: func(ctx context.Context, ev ladle.Event, err error) { e.gaveUp(ctx, name, ev, err) }}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/autoscale"
 	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/broker/brokertest"
 	"github.com/ladle-dev/ladle/internal/mail"
@@ -48,6 +49,7 @@ type hopts struct {
 	backoff     []time.Duration
 	maxAttempts int
 	concurrency int
+	scale       *autoscale.Config // autoscale the pools instead of concurrency
 	sendTimeout time.Duration
 	workerFault func(point string, ev ladle.Event) error
 	relayFault  func(point string) error
@@ -138,7 +140,7 @@ func (h *harness) startWorker() {
 		StatusURL: worker.StatusLinker("https://ladle.test/", func(id string) string {
 			return ordering.StatusURL(id, h.svc.AccessToken(id))
 		}),
-		SendTimeout: h.opts.sendTimeout, Concurrency: h.opts.concurrency, AckWait: h.opts.ackWait,
+		SendTimeout: h.opts.sendTimeout, Concurrency: h.opts.concurrency, Scale: h.opts.scale, AckWait: h.opts.ackWait,
 		MaxAttempts: h.opts.maxAttempts, Backoff: h.opts.backoff, Fault: h.opts.workerFault,
 	})
 	if err != nil {

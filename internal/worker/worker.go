@@ -24,8 +24,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/autoscale"
 	"github.com/ladle-dev/ladle/internal/broker"
 )
 
@@ -45,8 +47,13 @@ type Consumer struct {
 	// replays of its own dead letters (ladle.EventReplayPrefix + Name).
 	EventTypes []string
 	// Concurrency is how many events this process handles at once
-	// (default 1).
+	// (default 1), when Scale is nil.
 	Concurrency int
+	// Scale, if set, sizes the pool from the consumer's lag instead: the
+	// handlers that drain it within Scale.Target at the measured rate,
+	// between Scale.Min and Scale.Max (see internal/autoscale). Each
+	// process sizes its own pool from the consumer's whole lag.
+	Scale *autoscale.Config
 	// MaxAttempts is how many deliveries a failing event gets before it
 	// becomes a dead letter (default 8). Deliveries handed back because the
 	// worker was stopping do not count; those to a worker that died do.
@@ -157,7 +164,24 @@ func New(cfg Config, consumers ...Consumer) *Worker {
 		if c.MaxAckPending <= 0 {
 			c.MaxAckPending = 1000
 		}
-		w.consumers = append(w.consumers, &consumerRun{Consumer: c, w: w, log: w.log.With("consumer", c.Name)})
+		cr := &consumerRun{Consumer: c, w: w, log: w.log.With("consumer", c.Name),
+			latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+				Name: "ladle_consumer_processing_duration_seconds", Help: "How long a handler took per delivery, by consumer.",
+				ConstLabels: prometheus.Labels{"consumer": c.Name},
+				Buckets:     []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
+			})}
+		cfgs := cr.configs()
+		for i, cfg := range cfgs {
+			scale := autoscale.Config{Min: c.Concurrency, Max: c.Concurrency}
+			if c.Scale != nil {
+				scale = *c.Scale
+			}
+			if i == len(cfgs)-1 {
+				scale = autoscale.Config{Min: 1, Max: 1} // replays are rare
+			}
+			cr.pools = append(cr.pools, newPool(cr, cfg, scale))
+		}
+		w.consumers = append(w.consumers, cr)
 	}
 	return w
 }
@@ -235,10 +259,12 @@ func (w *Worker) Stats() map[string]Stats {
 
 type consumerRun struct {
 	Consumer
-	w   *Worker
-	log *slog.Logger
+	w     *Worker
+	log   *slog.Logger
+	pools []*pool // one per broker consumer (configs), the replays' last
 
 	handled, failed, redelivered, dead, busy, faults atomic.Int64
+	latency                                          prometheus.Histogram
 }
 
 // configs returns the broker consumers behind this Consumer: one per
@@ -280,73 +306,143 @@ func (c *consumerRun) configs() []jetstream.ConsumerConfig {
 }
 
 // run pulls from each of the consumer's subjects until runCtx ends: the
-// event types with Concurrency handlers, the replays with one.
+// event types with their pools (autoscaled, or Concurrency handlers), the
+// replays with one handler.
 func (c *consumerRun) run(runCtx, handlerCtx context.Context) {
-	cfgs := c.configs()
 	var wg sync.WaitGroup
-	for i, cfg := range cfgs {
-		n := c.Concurrency
-		if i == len(cfgs)-1 {
-			n = 1 // replays are rare
-		}
+	for _, p := range c.pools {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.pool(runCtx, handlerCtx, cfg, n)
+			p.run(runCtx, handlerCtx)
 		}()
 	}
 	wg.Wait()
 }
 
-// pool runs n handlers fed by one puller. The puller asks the broker for
-// exactly as many events as there are idle handlers, never more: an event
-// waiting in a client-side buffer would have its AckWait run out unnoticed
-// (no handler reports progress for it yet), and the broker would deliver it
-// again, pushing its delivery count towards a dead letter.
-func (c *consumerRun) pool(runCtx, handlerCtx context.Context, cfg jetstream.ConsumerConfig, n int) {
-	idle := make(chan struct{}, n) // one token per idle handler
-	msgs := make(chan jetstream.Msg)
-	var handlers sync.WaitGroup
-	for range n {
-		idle <- struct{}{}
-		handlers.Add(1)
-		go func() {
-			defer handlers.Done()
-			for m := range msgs {
-				c.handle(handlerCtx, m)
-				idle <- struct{}{}
-			}
-		}()
-	}
-	defer func() {
-		close(msgs)
-		handlers.Wait()
-	}()
+// pool is the handlers of one broker consumer. Its size (how many events it
+// handles at once) is set by its autoscale.Controller: fixed at Concurrency,
+// or following the consumer's lag. A handler is a goroutine per event, so
+// resizing is a number: growing lets the puller fetch more at once, and
+// shrinking lets handlers in progress finish while fetching waits.
+type pool struct {
+	c     *consumerRun
+	cfg   jetstream.ConsumerConfig
+	ctl   *autoscale.Controller
+	meter autoscale.Meter
 
+	mu   sync.Mutex
+	size int
+	busy int
+	wake chan struct{} // a handler finished or the size grew
+
+	// Last read from the broker (NumPending, NumAckPending: the lag as
+	// KEDA's NATS JetStream scaler counts it, across all processes).
+	pending, ackPending atomic.Int64
+	lagKnown            atomic.Bool
+}
+
+func newPool(c *consumerRun, cfg jetstream.ConsumerConfig, scale autoscale.Config) *pool {
+	p := &pool{c: c, cfg: cfg, wake: make(chan struct{}, 1)}
+	p.ctl = &autoscale.Controller{Scaler: autoscale.New(scale), Meter: &p.meter, Lag: p.lag, Resize: p.resize,
+		Observe: func(s autoscale.Sample, d autoscale.Decision) {
+			if d.Workers != p.workers() {
+				c.log.Debug("resizing pool", "durable", cfg.Durable, "lag", s.Lag, "from", p.workers(), "to", d.Workers,
+					"desired", d.Desired, "cap", d.Cap, "reason", d.Reason)
+			}
+		}}
+	return p
+}
+
+func (p *pool) resize(n int) {
+	p.mu.Lock()
+	p.size = n
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *pool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pool) workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.size
+}
+
+// idle returns how many more events the pool can take now.
+func (p *pool) idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.size - p.busy
+}
+
+// lag reads the consumer's pending and in-flight events from the broker.
+func (p *pool) lag(ctx context.Context) (int64, error) {
+	b := p.c.w.cfg.Broker
+	cons, err := b.JetStream().Consumer(ctx, b.StreamName(), p.cfg.Durable)
+	if err != nil {
+		return 0, err
+	}
+	info := cons.CachedInfo()
+	p.pending.Store(int64(info.NumPending))
+	p.ackPending.Store(int64(info.NumAckPending))
+	p.lagKnown.Store(true)
+	return int64(info.NumPending) + int64(info.NumAckPending), nil
+}
+
+// run sizes the pool and feeds its handlers until runCtx ends, then waits
+// for the handlers in progress.
+//
+// The puller asks the broker for exactly as many events as the pool has
+// idle handlers, never more: an event waiting in a client-side buffer would
+// have its AckWait run out unnoticed (no handler reports progress for it
+// yet), and the broker would deliver it again, pushing its delivery count
+// towards a dead letter.
+func (p *pool) run(runCtx, handlerCtx context.Context) {
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	ctlCtx, stopCtl := context.WithCancel(runCtx)
+	var ctl sync.WaitGroup
+	ctl.Go(func() { p.ctl.Run(ctlCtx) })
+	defer func() { stopCtl(); ctl.Wait() }()
+
+	dispatch := func(m jetstream.Msg) {
+		p.mu.Lock()
+		p.busy++
+		p.mu.Unlock()
+		handlers.Go(func() {
+			start := time.Now()
+			p.c.handle(handlerCtx, m)
+			d := time.Since(start)
+			p.meter.Observe(d)
+			p.c.latency.Observe(d.Seconds())
+			p.mu.Lock()
+			p.busy--
+			p.mu.Unlock()
+			p.signal()
+		})
+	}
+
+	c := p.c
 	var cons jetstream.Consumer
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
-	for {
-		// Wait for one idle handler, then take every other idle one.
-		select {
-		case <-idle:
-		case <-runCtx.Done():
-			return
-		}
-		k := 1
-	more:
-		for k < n {
+	for runCtx.Err() == nil {
+		k := p.idle()
+		if k <= 0 {
 			select {
-			case <-idle:
-				k++
-			default:
-				break more
+			case <-p.wake:
+				continue
+			case <-runCtx.Done():
+				return
 			}
 		}
-		got, err := c.pull(runCtx, &cons, cfg, k, msgs)
-		for range k - got {
-			idle <- struct{}{} // slots the broker had no events for
-		}
+		err := c.pull(runCtx, &cons, p.cfg, k, dispatch)
 		if err == nil {
 			backoff = 100 * time.Millisecond
 			continue
@@ -355,7 +451,7 @@ func (c *consumerRun) pool(runCtx, handlerCtx context.Context, cfg jetstream.Con
 			return
 		}
 		if time.Since(lastLog) > 10*time.Second {
-			c.log.Warn("consumer interrupted; retrying", "durable", cfg.Durable, "err", err, "in", backoff)
+			c.log.Warn("consumer interrupted; retrying", "durable", p.cfg.Durable, "err", err, "in", backoff)
 			lastLog = time.Now()
 		}
 		select {
@@ -370,11 +466,11 @@ func (c *consumerRun) pool(runCtx, handlerCtx context.Context, cfg jetstream.Con
 // pull fetches up to k events (waiting up to 10s for the first) and hands
 // each to a handler as it arrives. It sets up the broker consumer on first
 // use, and again after it is lost.
-func (c *consumerRun) pull(ctx context.Context, cons *jetstream.Consumer, cfg jetstream.ConsumerConfig, k int, msgs chan<- jetstream.Msg) (int, error) {
+func (c *consumerRun) pull(ctx context.Context, cons *jetstream.Consumer, cfg jetstream.ConsumerConfig, k int, dispatch func(jetstream.Msg)) error {
 	if *cons == nil {
 		cc, err := c.w.cfg.Broker.Consumer(ctx, cfg)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		*cons = cc
 	}
@@ -385,25 +481,23 @@ func (c *consumerRun) pull(ctx context.Context, cons *jetstream.Consumer, cfg je
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 			*cons = nil
 		}
-		return 0, err
+		return err
 	}
-	got := 0
 	for m := range batch.Messages() {
-		msgs <- m // a handler is idle: its token was taken for this event
-		got++
+		dispatch(m) // the pool had an idle handler for each event asked for
 	}
 	err = batch.Error()
 	switch {
 	case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return got, nil // fewer events than idle handlers: normal
+		return nil // fewer events than idle handlers: normal
 	case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted),
 		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		*cons = nil
 	}
 	if ctx.Err() != nil {
-		return got, nil
+		return nil
 	}
-	return got, err
+	return err
 }
 
 // maxBusyWait is the longest a handler waits in place for another one to
