@@ -61,13 +61,14 @@ const (
 	// 4. The customer by email. Consent, once given, is not withdrawn by an
 	// order that leaves the box unticked (unsubscribing is explicit); a new
 	// tick refreshes when it was given. An empty phone keeps the old one.
-	sqlUpsertCustomer = `INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, created_at, updated_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+	sqlUpsertCustomer = `INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, created_at, updated_at, consent_source)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $7, CASE WHEN $5 THEN 'checkout' ELSE '' END)
 	ON CONFLICT (restaurant_id, email) DO UPDATE SET
 		name = excluded.name,
 		phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE customers.phone END,
 		marketing_opt_in = customers.marketing_opt_in OR excluded.marketing_opt_in,
 		marketing_opt_in_at = CASE WHEN excluded.marketing_opt_in THEN excluded.marketing_opt_in_at ELSE customers.marketing_opt_in_at END,
+		consent_source = CASE WHEN excluded.marketing_opt_in THEN excluded.consent_source ELSE customers.consent_source END,
 		updated_at = excluded.updated_at
 	RETURNING id`
 

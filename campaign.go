@@ -1,0 +1,290 @@
+package ladle
+
+import (
+	"context"
+	"time"
+)
+
+// Email campaigns: customers with marketing consent, a suppression list,
+// audiences, campaigns and one durable send record per recipient. The
+// contract is CampaignStore; internal/campaign runs the fan-out and the
+// sending on top of it.
+
+// ConsentSource says where a customer's marketing consent was recorded.
+const (
+	ConsentCheckout = "checkout" // the box at checkout (CreateOrder)
+	ConsentImport   = "import"   // a CSV import by staff
+)
+
+// Customer is one restaurant's customer as campaigns see it.
+type Customer struct {
+	ID             int64      `json:"id"`
+	RestaurantID   int64      `json:"-"`
+	Email          string     `json:"email"`
+	Name           string     `json:"name"`
+	Phone          string     `json:"phone,omitempty"`
+	MarketingOptIn bool       `json:"marketing_opt_in"`
+	ConsentAt      *time.Time `json:"consent_at,omitempty"`
+	ConsentSource  string     `json:"consent_source,omitempty"`
+}
+
+// CustomerImport is one valid row of an import.
+type CustomerImport struct {
+	Email, Name, Phone string
+	MarketingOptIn     bool
+}
+
+// ImportOutcome says what ImportCustomer did with a row.
+type ImportOutcome int
+
+const (
+	ImportUnchanged ImportOutcome = iota // the customer already had exactly this
+	ImportCreated
+	ImportUpdated
+)
+
+// SuppressionReason is why an address is never mailed by a campaign.
+type SuppressionReason string
+
+const (
+	SuppressUnsubscribed SuppressionReason = "unsubscribed"
+	SuppressHardBounce   SuppressionReason = "hard_bounce"
+	SuppressComplaint    SuppressionReason = "complaint"
+)
+
+// Audience selects a campaign's recipients among the restaurant's
+// customers. Every audience includes only customers who opted in to
+// marketing and are not suppressed; the filters narrow it further. Zero
+// values are "no filter".
+type Audience struct {
+	Segment string `json:"segment"` // "opted_in" (the only segment; the default)
+	// OrderedWithinDays: at least one order in the last N days.
+	OrderedWithinDays int `json:"ordered_within_days,omitempty"`
+	// MinOrders: at least K orders ever.
+	MinOrders int `json:"min_orders,omitempty"`
+	// NotOrderedSince: no order at or after this time.
+	NotOrderedSince *time.Time `json:"not_ordered_since,omitempty"`
+}
+
+// Validate returns per-field problems, empty when a is usable.
+func (a *Audience) Validate() map[string]string {
+	errs := map[string]string{}
+	if a.Segment == "" {
+		a.Segment = "opted_in"
+	}
+	if a.Segment != "opted_in" {
+		errs["audience.segment"] = `must be "opted_in"`
+	}
+	if a.OrderedWithinDays < 0 || a.OrderedWithinDays > 3650 {
+		errs["audience.ordered_within_days"] = "must be 0..3650"
+	}
+	if a.MinOrders < 0 || a.MinOrders > 1_000_000 {
+		errs["audience.min_orders"] = "must be 0..1000000"
+	}
+	return errs
+}
+
+// CampaignStatus is where a campaign is in its lifecycle:
+//
+//	draft → scheduled → sending ⇄ paused → done
+//	any but done → cancelled
+type CampaignStatus string
+
+const (
+	CampaignDraft     CampaignStatus = "draft"
+	CampaignScheduled CampaignStatus = "scheduled"
+	CampaignSending   CampaignStatus = "sending"
+	CampaignPaused    CampaignStatus = "paused"
+	CampaignDone      CampaignStatus = "done"
+	CampaignCancelled CampaignStatus = "cancelled"
+)
+
+// CampaignCanMove reports whether a campaign may go from one status to
+// another by a staff action. (sending → done is the sender's, not staff's.)
+func CampaignCanMove(from, to CampaignStatus) bool {
+	switch to {
+	case CampaignScheduled:
+		return from == CampaignDraft
+	case CampaignSending:
+		return from == CampaignDraft || from == CampaignScheduled || from == CampaignPaused
+	case CampaignPaused:
+		return from == CampaignSending || from == CampaignScheduled
+	case CampaignCancelled:
+		return from == CampaignDraft || from == CampaignScheduled || from == CampaignSending || from == CampaignPaused
+	}
+	return false
+}
+
+// Campaign is one email campaign of one restaurant.
+type Campaign struct {
+	ID           string         `json:"id"` // UUIDv7
+	RestaurantID int64          `json:"-"`
+	Name         string         `json:"name"`
+	Subject      string         `json:"subject"`
+	HTML         string         `json:"html"`
+	Text         string         `json:"text"`
+	Audience     Audience       `json:"audience"`
+	Status       CampaignStatus `json:"status"`
+	// Generation counts the times sending (re)started: resumes and bulk
+	// retries publish the pending work again under a new generation.
+	Generation int64 `json:"-"`
+	// Enumerated is set once every recipient has a send record; Cursor is
+	// the last customer id enumerated so far.
+	Enumerated bool  `json:"-"`
+	Cursor     int64 `json:"-"`
+	// Counts of send records.
+	Total   int64 `json:"total"`
+	Sent    int64 `json:"sent"`
+	Failed  int64 `json:"failed"`
+	Skipped int64 `json:"skipped"`
+
+	ScheduledAt *time.Time `json:"scheduled_at,omitempty"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// Pending is the number of recipients neither sent, failed nor skipped.
+func (c *Campaign) Pending() int64 {
+	if p := c.Total - c.Sent - c.Failed - c.Skipped; p > 0 {
+		return p
+	}
+	return 0
+}
+
+// SendStatus is the state of one recipient's send record.
+type SendStatus string
+
+const (
+	SendPending SendStatus = "pending"
+	SendSending SendStatus = "sending" // claimed by a worker, under a lease
+	SendSent    SendStatus = "sent"
+	SendFailed  SendStatus = "failed"
+	SendSkipped SendStatus = "skipped"
+)
+
+// Send is one recipient's send record.
+type Send struct {
+	CampaignID string     `json:"-"`
+	CustomerID int64      `json:"customer_id"`
+	Email      string     `json:"email"`
+	Name       string     `json:"name"`
+	Status     SendStatus `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	Attempts   int        `json:"attempts"`
+	SentAt     *time.Time `json:"sent_at,omitempty"`
+}
+
+// SendResult is a worker's outcome for one claimed send record.
+type SendResult struct {
+	CustomerID int64
+	Status     SendStatus // sent, failed, skipped, or pending (retry at RetryAt)
+	Reason     string
+	RetryAt    time.Time
+	// Suppress, when set, adds the address to the suppression list in the
+	// same transaction (a hard bounce).
+	Suppress SuppressionReason
+}
+
+// SendClaim is the input of ClaimSends: the send records of customers
+// From..To (inclusive) of one campaign.
+type SendClaim struct {
+	RestaurantID int64
+	CampaignID   string
+	From, To     int64
+	Limit        int
+	Now          time.Time
+	// Lease is how long the claim holds: past it, another worker may claim
+	// the records again (their claimer is presumed dead).
+	Lease time.Duration
+}
+
+// APIToken is a staff API token. Only its hash is stored.
+type APIToken struct {
+	ID           int64      `json:"id"`
+	RestaurantID int64      `json:"-"`
+	UserID       int64      `json:"user_id"`
+	Email        string     `json:"email"`
+	Role         Role       `json:"role"`
+	Name         string     `json:"name"`
+	CreatedAt    time.Time  `json:"created_at"`
+	LastUsedAt   *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+}
+
+// CampaignStore is the storage contract of campaigns. Every method is
+// tenant-scoped by restaurantID like Store's.
+type CampaignStore interface {
+	// ImportCustomers creates or updates customers by email, in one
+	// transaction, and says what happened to each row (in order): name and
+	// phone are set when given; consent given sets ConsentAt = now and
+	// source import unless the customer had consented already; consent
+	// withheld (false) withdraws it. A row that would change nothing is
+	// ImportUnchanged and writes nothing, so an import is idempotent.
+	ImportCustomers(ctx context.Context, restaurantID int64, rows []CustomerImport, now time.Time) ([]ImportOutcome, error)
+	// CustomerByEmail returns the customer (not_found if none).
+	CustomerByEmail(ctx context.Context, restaurantID int64, email string) (*Customer, error)
+	// AudienceSize counts the customers a would select now.
+	AudienceSize(ctx context.Context, restaurantID int64, a Audience, now time.Time) (int64, error)
+
+	// Suppress adds email to the suppression list (the first reason stays).
+	Suppress(ctx context.Context, restaurantID int64, email string, why SuppressionReason, now time.Time) error
+	// Suppressed returns why email is suppressed, or "".
+	Suppressed(ctx context.Context, restaurantID int64, email string) (SuppressionReason, error)
+
+	// CreateCampaign inserts c as a draft (c.ID must be set).
+	CreateCampaign(ctx context.Context, c *Campaign) error
+	Campaign(ctx context.Context, restaurantID int64, id string) (*Campaign, error)
+	// Campaigns lists the restaurant's campaigns, newest first.
+	Campaigns(ctx context.Context, restaurantID int64, limit int) ([]Campaign, error)
+	// MoveCampaign changes the status if CampaignCanMove allows it from the
+	// current one (atomically; else invalid_transition). Moving to sending
+	// from draft/scheduled sets StartedAt; every move to sending increments
+	// Generation. It returns the campaign after the move.
+	MoveCampaign(ctx context.Context, restaurantID int64, id string, to CampaignStatus, now time.Time) (*Campaign, error)
+	// ScheduleCampaign moves a draft to scheduled for at.
+	ScheduleCampaign(ctx context.Context, restaurantID int64, id string, at time.Time) (*Campaign, error)
+	// DueCampaigns lists scheduled campaigns due at now (any restaurant).
+	DueCampaigns(ctx context.Context, now time.Time, limit int) ([]Campaign, error)
+
+	// EnumerateRecipients creates send records (pending) for the next at
+	// most limit customers of the audience after the campaign's cursor, in
+	// customer id order, moves the cursor and adds them to Total, in one
+	// transaction; when fewer than limit were found it sets Enumerated
+	// (finishing the campaign if nothing remains). It does nothing unless
+	// the cursor is still `after` (another enumerator got there first) and
+	// returns the campaign as it is after.
+	EnumerateRecipients(ctx context.Context, restaurantID int64, id string, after int64, limit int, now time.Time) (*Campaign, error)
+	// SendIDs returns the customer ids after `after` (ascending, at most
+	// limit) of the campaign's send records in the given statuses.
+	SendIDs(ctx context.Context, restaurantID int64, id string, after, through int64, statuses []SendStatus, limit int) ([]int64, error)
+	// ClaimSends marks up to Limit records of the range that are pending
+	// and due, or sending under an expired lease, as sending under a new
+	// lease, and returns them (ascending). Each claim counts an attempt.
+	ClaimSends(ctx context.Context, c SendClaim) ([]Send, error)
+	// NextDue returns when the earliest record of the range still pending
+	// (or leased) becomes claimable, and whether there is one.
+	NextDue(ctx context.Context, restaurantID int64, id string, from, to int64) (time.Time, bool, error)
+	// FinishSends records results of claimed records (only records still
+	// sending change), updates the campaign's counts and, when nothing is
+	// left of an enumerated sending campaign, moves it to done — one
+	// transaction.
+	FinishSends(ctx context.Context, restaurantID int64, id string, results []SendResult, now time.Time) error
+	// Sends lists the campaign's records in a status, by customer id after
+	// `after`.
+	Sends(ctx context.Context, restaurantID int64, id string, status SendStatus, after int64, limit int) ([]Send, error)
+	// RetryFailed moves every failed record back to pending (attempts
+	// reset) and the campaign to sending under a new generation; it
+	// returns how many and the campaign.
+	RetryFailed(ctx context.Context, restaurantID int64, id string, now time.Time) (int64, *Campaign, error)
+
+	// CreateAPIToken stores a token by the SHA-256 hash of its secret.
+	CreateAPIToken(ctx context.Context, t *APIToken, hash []byte) error
+	// APITokenByHash returns an unrevoked token with the member's current
+	// role (a member removed from the restaurant: not_found), and records
+	// its use.
+	APITokenByHash(ctx context.Context, hash []byte, now time.Time) (*APIToken, error)
+	APITokens(ctx context.Context, restaurantID int64) ([]APIToken, error)
+	RevokeAPIToken(ctx context.Context, restaurantID, id int64, now time.Time) error
+}
