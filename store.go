@@ -153,6 +153,9 @@ type Settlement struct {
 	// settles without a lease.
 	Lease   *KeyLease
 	Respond func(*Order) (status int, body []byte)
+	// Lines, when set, are the order's lines as CreateOrder returned them,
+	// reused instead of read again.
+	Lines []OrderLine
 }
 
 // OrderFilter selects orders for the staff board.
@@ -305,6 +308,17 @@ type IdempotencyStore interface {
 	// fence, which fences the previous holder out. Atomic: of concurrent
 	// claimers at most one wins.
 	ClaimIdempotencyKey(ctx context.Context, c KeyClaim) (rec *IdempotencyRecord, claimed bool, err error)
+	// ClaimAndCreateOrder is ClaimIdempotencyKey and, when the claim wins
+	// and the key has no recovery point yet, CreateOrder under the new
+	// fence (in.IdempotencyKey and in.Fence are set from c), in one
+	// transaction: a placement's first commit. It returns the record (as
+	// claimed, or as found when claimed is false) and the order, nil when
+	// none was created (not claimed, or the key already leads to one). If
+	// the create fails, its error is returned and nothing of the attempt is
+	// kept: a new key is not stored; a key taken over is deleted when the
+	// failure is a 4xx (the request wrote nothing), and otherwise left as
+	// it was.
+	ClaimAndCreateOrder(ctx context.Context, c KeyClaim, in NewOrder) (rec *IdempotencyRecord, claimed bool, o *Order, err error)
 	// FinishIdempotencyKey stores the final response and releases the
 	// lock. A lease that no longer holds the key: KeyFenced.
 	FinishIdempotencyKey(ctx context.Context, l KeyLease, status int, body []byte) error

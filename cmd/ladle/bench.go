@@ -44,6 +44,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		fset.IntVar(&cfg.Rounds, "rounds", 5, "alternating rounds; the table shows medians over them")
 		fset.StringVar(&cfg.PGBench, "pgbench", "pgbench", "the pgbench binary")
 		fset.BoolVar(&cfg.SQLite, "sqlite", true, "also run the HTTP load on SQLite")
+		fset.IntVar(&cfg.Restaurants, "restaurants", 20, "restaurants the many-restaurant rounds spread their clients over (every figure is also measured with one)")
 		if err := fset.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -50,6 +51,10 @@ type OrdersConfig struct {
 	Rounds      int           // A B rounds; medians are over these
 	PGBench     string        // the pgbench binary
 	SQLite      bool          // also run the HTTP side on SQLite (no pgbench baseline there)
+	// Restaurants is how many restaurants the many-restaurant sides spread
+	// their clients over (default 20); every figure is also measured with
+	// one.
+	Restaurants int
 	Out         io.Writer
 }
 
@@ -59,13 +64,17 @@ type roundResult struct {
 	p50, p99 time.Duration
 }
 
-// Orders measures order placement over HTTP on PostgreSQL — a real
-// loopback HTTP server running the JSON API, the ordering service and the
-// test card provider, driven by Clients closed-loop clients with distinct
-// Idempotency-Keys and distinct guests — beside pgbench executing, with the
-// same number of clients, exactly the SQL statements one order placement
-// executes (captured from the driver during one real placement). The target
-// is at least 0.6 of pgbench's transactions per second.
+// Orders measures order placement over HTTP — a real loopback HTTP server
+// running the JSON API, the ordering service and the test card provider,
+// driven by Clients closed-loop clients with distinct Idempotency-Keys and
+// distinct guests — with all clients ordering from one restaurant, spread
+// over Restaurants restaurants, and paying at pickup. On PostgreSQL it runs
+// beside pgbench executing, with the same number of clients, the SQL one
+// card placement executes (captured from the driver during one real
+// placement) two ways: statement by statement as Ladle sends them, and the
+// same statements in two pipelined transactions with prepared statements
+// (what the database allows for the same rows). Targets: HTTP card orders
+// ≥ 0.6 (goal 0.8) of the pipelined pgbench.
 func Orders(ctx context.Context, cfg OrdersConfig) error {
 	if cfg.Clients <= 0 {
 		cfg.Clients = 8
@@ -79,37 +88,76 @@ func Orders(ctx context.Context, cfg OrdersConfig) error {
 	if cfg.PGBench == "" {
 		cfg.PGBench = "pgbench"
 	}
+	if cfg.Restaurants <= 0 {
+		cfg.Restaurants = 20
+	}
 	out := cfg.Out
 	fmt.Fprintf(out, "# Order placement: HTTP POST /orders vs pgbench with the same SQL\n")
-	fmt.Fprintf(out, "conditions: %d clients, %s per side per round, %d rounds alternating (pgbench, http), GOMAXPROCS=%d, payment: card via the test provider\n\n",
-		cfg.Clients, cfg.Duration, cfg.Rounds, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "conditions: %d clients, %s per side per round, %d rounds alternating, GOMAXPROCS=%d, "+
+		"card payments via the test provider unless marked pay at pickup, 1 or %d restaurants\n\n",
+		cfg.Clients, cfg.Duration, cfg.Rounds, runtime.GOMAXPROCS(0), cfg.Restaurants)
 
 	var rows [][]string
+	httpRows := func(db string, r ordersRun) {
+		one, many, pickup := summarize(r.one), summarize(r.many), summarize(r.pickup)
+		ratio := func(a, b summary) string {
+			if len(b.perSec) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.2f", median(a.perSec)/median(b.perSec))
+		}
+		pipe, seq := summarize(r.pgPipelined), summarize(r.pgSequential)
+		if len(pipe.perSec) > 0 {
+			const baseName = "pgbench, same rows, 2 pipelined prepared tx, tx/s"
+			rows = append(rows,
+				[]string{db + " http card orders/s, 1 restaurant", fmtRange(one.perSec), baseName, fmtRange(pipe.perSec), ratio(one, pipe)},
+				[]string{fmt.Sprintf("%s http card orders/s, %d restaurants", db, cfg.Restaurants), fmtRange(many.perSec), baseName, fmtRange(pipe.perSec), ratio(many, pipe)},
+				[]string{db + " http card orders/s, 1 restaurant", fmtRange(one.perSec), "pgbench, same SQL as sent, tx/s", fmtRange(seq.perSec), ratio(one, seq)},
+			)
+		} else {
+			rows = append(rows,
+				[]string{db + " http card orders/s, 1 restaurant", fmtRange(one.perSec), "", "", ""},
+				[]string{fmt.Sprintf("%s http card orders/s, %d restaurants", db, cfg.Restaurants), fmtRange(many.perSec), "", "", ""},
+			)
+		}
+		rows = append(rows,
+			[]string{db + " http pay-at-pickup orders/s, 1 restaurant", fmtRange(pickup.perSec), "", "", ""},
+			[]string{db + " http card p50 / p99, 1 restaurant", fmtLat(one.p50) + " / " + fmtLat(one.p99), "", "", ""},
+			[]string{fmt.Sprintf("%s http card p50 / p99, %d restaurants", db, cfg.Restaurants), fmtLat(many.p50) + " / " + fmtLat(many.p99), "", "", ""},
+		)
+		if len(pipe.perSec) > 0 {
+			rows = append(rows, []string{"pgbench latency average, pipelined / as sent", fmtLat(pipe.p50) + " / " + fmtLat(seq.p50), "", "", ""})
+		}
+		if r.groupTx > 0 {
+			rows = append(rows, []string{db + " write transactions per commit (group commit)",
+				fmt.Sprintf("%.1f", float64(r.groupTx)/float64(r.groupCommits)), "", "", ""})
+		}
+	}
 	if cfg.PostgresURL != "" {
-		pg, bb, script, err := ordersPostgres(ctx, cfg)
+		r, err := ordersPostgres(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		hs, bs := summarize(pg), summarize(bb)
-		rows = append(rows,
-			[]string{"postgres http orders/s", fmtRange(hs.perSec), "pgbench tx/s (same SQL)", fmtRange(bs.perSec),
-				fmt.Sprintf("%.2f", median(hs.perSec)/median(bs.perSec))},
-			[]string{"postgres http p50 / p99", fmtLat(hs.p50) + " / " + fmtLat(hs.p99), "pgbench p50 / p99", "(latency avg only) " + fmtLat(bs.p50), ""},
-		)
-		fmt.Fprintf(out, "pgbench script (statements of one placement, %d lines): see %s\n", strings.Count(script, "\n"), scriptPath(script))
+		httpRows("postgres", r)
+		fmt.Fprintf(out, "pgbench scripts: %s (as sent), %s (pipelined)\n", r.scripts[0], r.scripts[1])
 	}
 	if cfg.SQLite {
-		res, err := ordersSQLite(ctx, cfg)
+		r, err := ordersSQLite(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		s := summarize(res)
-		rows = append(rows,
-			[]string{"sqlite http orders/s", fmtRange(s.perSec), "", "", ""},
-			[]string{"sqlite http p50 / p99", fmtLat(s.p50) + " / " + fmtLat(s.p99), "", "", ""})
+		httpRows("sqlite", r)
 	}
 	printTable(out, []string{"figure", "median [min–max]", "baseline", "median [min–max]", "ratio"}, rows)
 	return nil
+}
+
+// ordersRun is every side of every round on one database.
+type ordersRun struct {
+	one, many, pickup         []roundResult
+	pgSequential, pgPipelined []roundResult
+	groupCommits, groupTx     int64
+	scripts                   [2]string
 }
 
 type summary struct {
@@ -127,107 +175,182 @@ func summarize(rs []roundResult) summary {
 	return s
 }
 
-// ordersPostgres runs the A/B rounds on PostgreSQL.
-func ordersPostgres(ctx context.Context, cfg OrdersConfig) (httpRes, pgbenchRes []roundResult, script string, err error) {
+// ordersPostgres runs the rounds on PostgreSQL.
+func ordersPostgres(ctx context.Context, cfg OrdersConfig) (ordersRun, error) {
+	var run ordersRun
 	schemaURL, dropSchema, err := freshSchema(ctx, cfg.PostgresURL)
 	if err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
 	defer dropSchema()
 
 	tracer := &recorder{}
 	st, err := sqlstore.Open(ctx, schemaURL, sqlstore.WithPostgresTracer(tracer), sqlstore.WithMaxConns(cfg.Clients+4))
 	if err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
 	defer st.Close()
 	srv, restaurantID, err := benchServer(ctx, st)
 	if err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
 	defer srv.Close()
 
-	// Keep customer ids and order numbers far from every other integer in
-	// the statements (restaurant and item ids, amounts), so the captured
-	// values can be told apart when the script is written.
+	// Keep customer ids far from every other integer in the statements
+	// (restaurant and item ids, amounts), so the captured values can be
+	// told apart when the script is written.
 	if _, err := st.DB().ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('customers', 'id'), 7000000)`); err != nil {
-		return nil, nil, "", err
-	}
-	if _, err := st.DB().ExecContext(ctx, `UPDATE restaurants SET next_order_number = 9000000 WHERE id = $1`, restaurantID); err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
 
-	load := newLoad(srv.URL, demo.Slug, menuLines(ctx, st, restaurantID))
+	one := newLoad(srv.URL, []target{{demo.Slug, menuLines(ctx, st, restaurantID)}})
 	// Capture one placement.
 	tracer.on.Store(true)
-	email, orderID, err := load.placeOne(ctx)
+	email, orderID, err := one.placeOne(ctx)
 	tracer.on.Store(false)
 	if err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
 	o, err := st.Order(ctx, orderID)
 	if err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
-	script, err = pgbenchScript(tracer.take(), email, o.CustomerID, o.Number)
+	stmts := tracer.take()
+	for i, pipelined := range []bool{false, true} {
+		script, err := pgbenchScript(stmts, email, o.CustomerID, pipelined)
+		if err != nil {
+			return run, err
+		}
+		run.scripts[i] = scriptPath(script)
+		if err := os.WriteFile(run.scripts[i], []byte(script), 0o644); err != nil {
+			return run, err
+		}
+	}
+	many, err := manyRestaurants(ctx, st, srv.URL, cfg.Restaurants)
 	if err != nil {
-		return nil, nil, "", err
+		return run, err
 	}
-	path := scriptPath(script)
-	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
-		return nil, nil, "", err
-	}
+	pickup := newLoad(srv.URL, one.targets)
+	pickup.method = "pay_at_pickup"
 
 	for round := range cfg.Rounds {
-		b, err := runPGBench(ctx, cfg, schemaURL, path)
+		seq, err := runPGBench(ctx, cfg, schemaURL, run.scripts[0])
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("pgbench round %d: %w", round+1, err)
+			return run, fmt.Errorf("pgbench round %d: %w", round+1, err)
 		}
-		pgbenchRes = append(pgbenchRes, b)
-		h := load.run(ctx, cfg.Clients, cfg.Duration)
-		if h.errors > 0 {
-			return nil, nil, "", fmt.Errorf("http round %d: %d failed requests, first: %s", round+1, h.errors, h.firstErr)
+		pipe, err := runPGBench(ctx, cfg, schemaURL, run.scripts[1])
+		if err != nil {
+			return run, fmt.Errorf("pgbench (pipelined) round %d: %w", round+1, err)
 		}
-		httpRes = append(httpRes, h.roundResult)
-		fmt.Fprintf(cfg.Out, "round %d: pgbench %.0f tx/s, http %.0f orders/s (p50 %s, p99 %s)\n",
-			round+1, b.perSec, h.perSec, fmtLat([]time.Duration{h.p50}), fmtLat([]time.Duration{h.p99}))
+		run.pgSequential, run.pgPipelined = append(run.pgSequential, seq), append(run.pgPipelined, pipe)
+		if err := httpRound(ctx, cfg, "postgres", round, &run, one, many, pickup); err != nil {
+			return run, err
+		}
+		fmt.Fprintf(cfg.Out, "          pgbench as sent %.0f tx/s, pipelined %.0f tx/s\n", seq.perSec, pipe.perSec)
 	}
 	fmt.Fprintln(cfg.Out)
-	return httpRes, pgbenchRes, script, nil
+	return run, nil
 }
 
-func ordersSQLite(ctx context.Context, cfg OrdersConfig) ([]roundResult, error) {
+// httpRound runs the three HTTP sides of one round.
+func httpRound(ctx context.Context, cfg OrdersConfig, db string, round int, run *ordersRun, one, many, pickup *load) error {
+	for _, side := range []struct {
+		name string
+		l    *load
+		res  *[]roundResult
+	}{{"card, 1 restaurant", one, &run.one}, {fmt.Sprintf("card, %d restaurants", cfg.Restaurants), many, &run.many},
+		{"pay at pickup, 1 restaurant", pickup, &run.pickup}} {
+		h := side.l.run(ctx, cfg.Clients, cfg.Duration)
+		if h.errors > 0 {
+			return fmt.Errorf("%s http round %d (%s): %d failed requests, first: %s", db, round+1, side.name, h.errors, h.firstErr)
+		}
+		*side.res = append(*side.res, h.roundResult)
+		fmt.Fprintf(cfg.Out, "round %d: %s http %s: %.0f orders/s (p50 %s, p99 %s)\n", round+1, db, side.name, h.perSec,
+			fmtLat([]time.Duration{h.p50}), fmtLat([]time.Duration{h.p99}))
+	}
+	return nil
+}
+
+func ordersSQLite(ctx context.Context, cfg OrdersConfig) (ordersRun, error) {
+	var run ordersRun
 	dir, err := os.MkdirTemp("", "ladle-bench-")
 	if err != nil {
-		return nil, err
+		return run, err
 	}
 	defer os.RemoveAll(dir)
 	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"))
 	if err != nil {
-		return nil, err
+		return run, err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return nil, err
-	}
 	srv, restaurantID, err := benchServer(ctx, st)
 	if err != nil {
-		return nil, err
+		return run, err
 	}
 	defer srv.Close()
-	load := newLoad(srv.URL, demo.Slug, menuLines(ctx, st, restaurantID))
-	var res []roundResult
-	for round := range cfg.Rounds {
-		h := load.run(ctx, cfg.Clients, cfg.Duration)
-		if h.errors > 0 {
-			return nil, fmt.Errorf("sqlite round %d: %d failed requests, first: %s", round+1, h.errors, h.firstErr)
-		}
-		res = append(res, h.roundResult)
-		fmt.Fprintf(cfg.Out, "round %d: sqlite http %.0f orders/s (p50 %s, p99 %s)\n", round+1, h.perSec,
-			fmtLat([]time.Duration{h.p50}), fmtLat([]time.Duration{h.p99}))
+	one := newLoad(srv.URL, []target{{demo.Slug, menuLines(ctx, st, restaurantID)}})
+	many, err := manyRestaurants(ctx, st, srv.URL, cfg.Restaurants)
+	if err != nil {
+		return run, err
 	}
+	pickup := newLoad(srv.URL, one.targets)
+	pickup.method = "pay_at_pickup"
+	c0, t0 := st.GroupCommitStats()
+	for round := range cfg.Rounds {
+		if err := httpRound(ctx, cfg, "sqlite", round, &run, one, many, pickup); err != nil {
+			return run, err
+		}
+	}
+	c1, t1 := st.GroupCommitStats()
+	run.groupCommits, run.groupTx = c1-c0, t1-t0
 	fmt.Fprintln(cfg.Out)
-	return res, nil
+	return run, nil
+}
+
+// manyRestaurants creates n restaurants (or finds them), each with a small
+// menu like the demo's first items, and returns a load spread over them.
+func manyRestaurants(ctx context.Context, st ladle.Store, base string, n int) (*load, error) {
+	var targets []target
+	for i := range n {
+		slug := fmt.Sprintf("bench-%02d", i+1)
+		r, err := st.RestaurantBySlug(ctx, slug)
+		if ladle.ErrorKind(err) == ladle.KindNotFound {
+			r = &ladle.Restaurant{Slug: slug, Name: "Bench " + slug, Currency: "USD", TaxRateBP: 875, TimeZone: "America/New_York"}
+			if err := st.CreateRestaurant(ctx, r); err != nil {
+				return nil, err
+			}
+			if err := seedBenchMenu(ctx, st, r.ID); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target{slug, menuLines(ctx, st, r.ID)})
+	}
+	return newLoad(base, targets), nil
+}
+
+// seedBenchMenu gives a restaurant an item with a required choice and one
+// without, as menuLines orders.
+func seedBenchMenu(ctx context.Context, st ladle.Store, restaurantID int64) error {
+	c := &ladle.Category{RestaurantID: restaurantID, Name: "Soups"}
+	if err := st.CreateCategory(ctx, c); err != nil {
+		return err
+	}
+	g := &ladle.ModifierGroup{RestaurantID: restaurantID, Name: "Size", Min: 1, Max: 1,
+		Modifiers: []ladle.Modifier{{Name: "Cup"}, {Name: "Bowl", Price: 250, Position: 1}}}
+	if err := st.CreateModifierGroup(ctx, g); err != nil {
+		return err
+	}
+	soup := &ladle.Item{RestaurantID: restaurantID, CategoryID: c.ID, Name: "Tomato Basil", Price: 650, Available: true}
+	if err := st.CreateItem(ctx, soup); err != nil {
+		return err
+	}
+	if err := st.SetItemModifierGroups(ctx, restaurantID, soup.ID, []int64{g.ID}); err != nil {
+		return err
+	}
+	bread := &ladle.Item{RestaurantID: restaurantID, CategoryID: c.ID, Name: "Bread", Price: 300, Available: true, Position: 1}
+	return st.CreateItem(ctx, bread)
 }
 
 // benchServer migrates st, seeds the demo restaurant and serves the JSON API
@@ -286,43 +409,57 @@ func menuLines(ctx context.Context, st ladle.Store, restaurantID int64) []ladle.
 	return lines
 }
 
-// load is a closed-loop HTTP load generator placing distinct orders.
-type load struct {
-	url    string
-	lines  []ladle.LineRequest
-	client *http.Client
-	seq    atomic.Int64
-	runID  string
+// target is one restaurant a load orders from.
+type target struct {
+	slug  string
+	lines []ladle.LineRequest
 }
 
-func newLoad(base, slug string, lines []ladle.LineRequest) *load {
+// load is a closed-loop HTTP load generator placing distinct orders,
+// spread round-robin over its targets.
+type load struct {
+	base    string
+	targets []target
+	method  string // "card" (default) or "pay_at_pickup"
+	client  *http.Client
+	seq     atomic.Int64
+	runID   string
+}
+
+func newLoad(base string, targets []target) *load {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return &load{
-		url:    base + "/api/v1/restaurants/" + slug + "/orders",
-		lines:  lines,
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0}, Timeout: 30 * time.Second},
-		runID:  hex.EncodeToString(b[:]),
+		base:    base,
+		targets: targets,
+		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0}, Timeout: 30 * time.Second},
+		runID:   hex.EncodeToString(b[:]),
 	}
 }
 
-func (l *load) body() ([]byte, string) {
+// body returns the next order's body, its guest's email and its URL.
+func (l *load) body() ([]byte, string, string) {
 	n := l.seq.Add(1)
+	t := l.targets[int(n)%len(l.targets)]
 	email := fmt.Sprintf("guest-%s-%d@bench.example", l.runID, n)
+	pay := ladle.PaymentInput{Method: "card", Token: payment.TokenVisa}
+	if l.method == "pay_at_pickup" {
+		pay = ladle.PaymentInput{Method: "pay_at_pickup"}
+	}
 	b, _ := json.Marshal(ladle.OrderRequest{
 		Customer:    ladle.CustomerInput{Name: "Bench Guest", Email: email, Phone: "+12125550100"},
 		Fulfillment: ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
-		Lines:       l.lines,
+		Lines:       t.lines,
 		Tip:         200,
-		Payment:     ladle.PaymentInput{Method: "card", Token: payment.TokenVisa},
+		Payment:     pay,
 	})
-	return b, email
+	return b, email, l.base + "/api/v1/restaurants/" + t.slug + "/orders"
 }
 
 // placeOne places one order and returns the guest's email and the order id.
 func (l *load) placeOne(ctx context.Context) (string, string, error) {
-	body, email := l.body()
-	status, resp, err := l.post(ctx, body)
+	body, email, url := l.body()
+	status, resp, err := l.post(ctx, url, body)
 	if err != nil {
 		return "", "", err
 	}
@@ -336,8 +473,8 @@ func (l *load) placeOne(ctx context.Context) (string, string, error) {
 	return email, o.ID, nil
 }
 
-func (l *load) post(ctx context.Context, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", l.url, bytes.NewReader(body))
+func (l *load) post(ctx context.Context, url string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -374,9 +511,9 @@ func (l *load) run(ctx context.Context, clients int, d time.Duration) loadResult
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 1024)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				body, _ := l.body()
+				body, _, url := l.body()
 				t0 := time.Now()
-				status, resp, err := l.post(ctx, body)
+				status, resp, err := l.post(ctx, url, body)
 				if err != nil || status != http.StatusCreated {
 					if errs.Add(1) == 1 {
 						firstErr.Store(fmt.Sprintf("%d %s %v", status, resp, err))
@@ -459,35 +596,61 @@ var (
 // same statements in the same transactions. Arguments become literals,
 // except the values that must differ per placement (ids, keys, the guest's
 // email, the content fingerprint), which become expressions of a random
-// per-run number, and the two values the database hands back (the customer
-// id and the order number), which pgbench captures with \gset exactly as
-// the application reads them from RETURNING.
-func pgbenchScript(stmts []tracedStmt, email string, customerID, number int64) (string, error) {
+// per-run number, and the value the database hands back that a later
+// statement uses (the customer id), which pgbench captures with \gset
+// exactly as the application reads it from RETURNING.
+//
+// pipelined writes each transaction (the first with the restaurant lookup
+// before it) as one pgbench pipeline: all its statements are sent before
+// any answer is read, so a transaction costs about one round trip. A
+// pipeline cannot feed a result to a later statement, so there the order's
+// customer id is a subquery on the row the upsert just wrote: the same
+// rows, written by the same statements plus that lookup.
+func pgbenchScript(stmts []tracedStmt, email string, customerID int64, pipelined bool) (string, error) {
 	if len(stmts) == 0 {
 		return "", fmt.Errorf("bench: no statements captured (is the tracer wired?)")
 	}
 	var b strings.Builder
-	b.WriteString("-- One order placement through Ladle's HTTP API, as captured from the driver.\n")
+	if pipelined {
+		b.WriteString("-- One order placement's statements, each transaction one pipeline (prepared).\n")
+	} else {
+		b.WriteString("-- One order placement through Ladle's HTTP API, as captured from the driver.\n")
+	}
 	b.WriteString("\\set u random(1, 9000000000000000000)\n")
+	if pipelined {
+		b.WriteString("\\startpipeline\n")
+	}
 	uuids := map[string]int{}
-	custSeen, numSeen := false, false
+	custSeen := false
+	custRef := ":cust_id"
 	for _, s := range stmts {
 		q := strings.TrimSpace(s.sql)
+		if strings.Contains(q, "pg_notify") {
+			// The store's notifier, outside the placement's transactions and
+			// shared by the commits of a few milliseconds: not per order.
+			continue
+		}
 		gset := ""
-		switch {
-		case strings.Contains(q, "INSERT INTO customers"):
+		isCustomer := strings.Contains(q, "INSERT INTO customers")
+		if isCustomer {
 			q = returningRe.ReplaceAllString(q, "RETURNING $1 AS id")
 			gset, custSeen = "\\gset cust_", true
-		case strings.Contains(q, "SET next_order_number = next_order_number + 1"):
-			q = returningRe.ReplaceAllString(q, "RETURNING $1 AS n")
-			gset, numSeen = "\\gset num_", true
 		}
 		for i := len(s.args); i >= 1; i-- { // from the highest, so $1 does not eat $10
-			lit, err := literal(s.args[i-1], email, customerID, number, custSeen && !strings.Contains(q, "INSERT INTO customers"), numSeen && gset == "", uuids)
+			lit, err := literal(s.args[i-1], email, customerID, custRef, custSeen && !isCustomer, uuids)
 			if err != nil {
 				return "", err
 			}
 			q = strings.ReplaceAll(q, "$"+strconv.Itoa(i), lit)
+		}
+		if isCustomer && pipelined {
+			// restaurant_id and email are its first two values.
+			if len(s.args) >= 2 {
+				rid, _ := literal(s.args[0], email, customerID, custRef, false, uuids)
+				em, _ := literal(s.args[1], email, customerID, custRef, false, uuids)
+				custRef = "(SELECT id FROM customers WHERE restaurant_id = " + rid + " AND email = " + em + ")"
+			}
+			gset = ""
 		}
 		// pgbench reads one statement per line unless it ends with ';'.
 		q = strings.Join(strings.Fields(q), " ")
@@ -498,11 +661,17 @@ func pgbenchScript(stmts []tracedStmt, email string, customerID, number int64) (
 			b.WriteString(";")
 		}
 		b.WriteString("\n")
+		if pipelined && strings.EqualFold(q, "commit") {
+			b.WriteString("\\endpipeline\n\\startpipeline\n")
+		}
 	}
-	return b.String(), nil
+	if pipelined {
+		b.WriteString("\\endpipeline\n")
+	}
+	return strings.ReplaceAll(b.String(), "\\startpipeline\n\\endpipeline\n", ""), nil
 }
 
-func literal(v any, email string, customerID, number int64, afterCustomer, afterNumber bool, uuids map[string]int) (string, error) {
+func literal(v any, email string, customerID int64, custRef string, afterCustomer bool, uuids map[string]int) (string, error) {
 	switch x := v.(type) {
 	case nil:
 		return "NULL", nil
@@ -546,11 +715,11 @@ func literal(v any, email string, customerID, number int64, afterCustomer, after
 	case bool:
 		return strconv.FormatBool(x), nil
 	case int64:
-		return intLiteral(x, customerID, number, afterCustomer, afterNumber), nil
+		return intLiteral(x, customerID, custRef, afterCustomer), nil
 	case int:
-		return intLiteral(int64(x), customerID, number, afterCustomer, afterNumber), nil
+		return intLiteral(int64(x), customerID, custRef, afterCustomer), nil
 	case int32:
-		return intLiteral(int64(x), customerID, number, afterCustomer, afterNumber), nil
+		return intLiteral(int64(x), customerID, custRef, afterCustomer), nil
 	case ladle.Money:
 		return strconv.FormatInt(int64(x), 10), nil
 	case time.Time:
@@ -568,12 +737,9 @@ func literal(v any, email string, customerID, number int64, afterCustomer, after
 	return "", fmt.Errorf("bench: cannot write a %T argument as a literal", v)
 }
 
-func intLiteral(x, customerID, number int64, afterCustomer, afterNumber bool) string {
-	switch {
-	case afterCustomer && x == customerID:
-		return ":cust_id"
-	case afterNumber && x == number:
-		return ":num_n"
+func intLiteral(x, customerID int64, custRef string, afterCustomer bool) string {
+	if afterCustomer && x == customerID {
+		return custRef
 	}
 	return strconv.FormatInt(x, 10)
 }
@@ -590,7 +756,8 @@ func quote(s string) string {
 }
 
 func scriptPath(script string) string {
-	return filepath.Join(os.TempDir(), "ladle-bench-order-"+strconv.Itoa(len(script))+".sql")
+	sum := sha256.Sum256([]byte(script))
+	return filepath.Join(os.TempDir(), "ladle-bench-order-"+hex.EncodeToString(sum[:6])+".sql")
 }
 
 var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)

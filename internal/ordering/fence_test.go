@@ -100,40 +100,86 @@ func wantFenced(t *testing.T, err error) {
 	}
 }
 
-// TestStalledHolderBeforeCreate: the first request stalls after claiming
-// its key and before creating the order, past the stale-lock time; a retry
-// takes the key over and places the order. When the first wakes up, its
-// create is fenced out: one order, one charge.
-func TestStalledHolderBeforeCreate(t *testing.T) {
-	backends(t, func(t *testing.T, b *bundle) {
-		ctx := context.Background()
-		first, second := b.service(), b.service()
-		hook, reached, release := stall()
-		first.beforeCreate = hook
-		errc := make(chan error, 1)
-		go func() {
-			_, err := first.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
-			errc <- err
-		}()
-		<-reached
-		b.clock.Add(first.StaleLock() + time.Second)
-		res, err := second.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
-		if err != nil || res.Status != http.StatusCreated {
-			t.Fatalf("retry = %+v, %v", res, err)
+// TestStalledInsidePlacement: the first request stalls inside its first
+// transaction (claim + create), here on a row lock that another
+// transaction holds on the guest's customer row, past the stale-lock time.
+// A retry cannot take the key over: the key row is the first request's,
+// uncommitted, so the retry waits and then answers 503 within its own
+// deadline. When the lock goes, the first request places the one order.
+// (PostgreSQL: on SQLite the placement's transaction holds the database's
+// only write lock, so nothing else can even try.)
+func TestStalledInsidePlacement(t *testing.T) {
+	b := setup(t, testenv.PostgresSchema(t))
+	ctx := context.Background()
+	req := b.cardRequest()
+	// The guest ordered before, so their customer row exists to be locked.
+	pickup := b.fix.Request()
+	if _, err := b.service().Place(ctx, b.fix.Restaurant, "earlier", pickup); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := b.store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	var id int64
+	if err := lock.QueryRowContext(ctx, `SELECT id FROM customers WHERE email = $1 FOR UPDATE`,
+		req.Customer.Email).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+
+	first := b.service()
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := first.Place(ctx, b.fix.Restaurant, "key-1", req)
+		done <- outcome{res, err}
+	}()
+	// Wait until the first request is blocked on the lock, holding its key.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var waiting int
+		if err := b.store.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO customers%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
 		}
-		close(release)
-		wantFenced(t, <-errc)
-		if os := b.orders(t); len(os) != 1 || os[0].ID != res.Order.ID {
-			t.Fatalf("orders = %d, want only the retry's", len(os))
+		if waiting > 0 {
+			break
 		}
-		if n := len(b.pay.Charges()); n != 1 || b.pay.Calls() != 1 {
-			t.Fatalf("charges %d, provider calls %d; want 1 and 1", n, b.pay.Calls())
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never reached the locked row")
 		}
-		again, err := first.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
-		if err != nil || !again.Replayed || string(again.Body) != string(res.Body) {
-			t.Fatalf("replay = %+v, %v", again, err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.clock.Add(first.StaleLock() + time.Second)
+	retry := b.service(WithOrderTimeout(300 * time.Millisecond))
+	start := time.Now()
+	_, err = retry.Place(ctx, b.fix.Restaurant, "key-1", b.cardRequest())
+	if ladle.ErrorKind(err) != ladle.KindUnavailable {
+		t.Fatalf("retry while the first is stalled = %v, want 503 unavailable", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the retry took %v with a 300ms order timeout", d)
+	}
+	if err := lock.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	if out.err != nil || out.res.Status != http.StatusCreated {
+		t.Fatalf("first = %+v, %v", out.res, out.err)
+	}
+	var cards int
+	for _, o := range b.orders(t) {
+		if o.PaymentMethod == "card" {
+			cards++
 		}
-	})
+	}
+	if cards != 1 || len(b.pay.Charges()) != 1 {
+		t.Fatalf("card orders %d, charges %d; want 1 and 1", cards, len(b.pay.Charges()))
+	}
 }
 
 // TestStalledHolderBeforeCharge: the first request created the order and

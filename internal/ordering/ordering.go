@@ -6,15 +6,15 @@
 // One POST goes through phases, each committed before the next starts, so a
 // crash anywhere leaves a state a retry (or the recovery loop) can finish:
 //
-//  1. claim the key (store: idempotency row, locked, fence incremented);
-//  2. create the order (store: one transaction checks the fence and writes
-//     the key's recovery point, the order, its lines, its payment row, the
-//     coupon redemption, the fingerprint and the outbox events; for pay at
-//     pickup also the stored response, and the placement ends here);
-//  3. re-check the fence, then charge the card (provider, with a key
-//     derived from the order, so a repeated call is the same charge);
-//  4. settle (store: one transaction checks the fence, moves the payment
-//     and the order, and stores the response under the key, unlocked).
+//	1–2. claim the key and create the order (store: one transaction locks
+//	   the key, fence incremented, and writes its recovery point, the order,
+//	   its lines, its payment row, the coupon redemption, the fingerprint
+//	   and the outbox events; for pay at pickup also the stored response,
+//	   and the placement ends here);
+//	3. re-check the fence, then charge the card (provider, with a key
+//	   derived from the order, so a repeated call is the same charge);
+//	4. settle (store: one transaction checks the fence, moves the payment
+//	   and the order, and stores the response under the key, unlocked).
 //
 // Every write under the key checks its fence, so a holder whose key was
 // taken over (it stalled past the stale-lock time) cannot create a second
@@ -65,9 +65,6 @@ type Service struct {
 	holder, boot string
 	released     atomic.Bool
 
-	// beforeCreate, when set (tests), runs after the claim and before the
-	// order is created.
-	beforeCreate func()
 	// beforeCharge, when set (tests), runs after the order exists and
 	// before the fence re-check and the charge: a test stalls a holder
 	// there.
@@ -205,10 +202,14 @@ func (s *Service) Place(ctx context.Context, r *ladle.Restaurant, key string, re
 		s.log.Warn("release idempotency keys of an earlier run", "err", err)
 	}
 	hash := req.Hash()
-	rec, claimed, err := s.store.ClaimIdempotencyKey(ctx, ladle.KeyClaim{RestaurantID: r.ID, Key: key, RequestHash: hash,
-		Holder: s.holder, Boot: s.boot, Now: now, StaleAfter: s.staleLock})
+	rec, claimed, order, err := s.store.ClaimAndCreateOrder(ctx,
+		ladle.KeyClaim{RestaurantID: r.ID, Key: key, RequestHash: hash, Holder: s.holder, Boot: s.boot, Now: now, StaleAfter: s.staleLock},
+		ladle.NewOrder{ID: uuid.Must(uuid.NewV7()).String(), Request: req, Now: now, Respond: s.respond})
 	if err != nil {
-		return nil, err
+		// Nothing of this attempt was kept: a 4xx leaves the key unused
+		// (it works again once the request is fixed), an outage leaves it
+		// as it was.
+		return nil, s.decorate(err)
 	}
 	if !claimed {
 		switch {
@@ -224,47 +225,26 @@ func (s *Service) Place(ctx context.Context, r *ladle.Restaurant, key string, re
 			return nil, e
 		}
 	}
-	return s.run(ctx, r, req, rec)
+	return s.run(ctx, req, rec, order, now)
 }
 
-// run does the rest while holding the key under rec's fence. A card order
-// is two commits: create (with the recovery point), then settle (with the
-// stored response); pay at pickup is one.
-func (s *Service) run(ctx context.Context, r *ladle.Restaurant, req *ladle.OrderRequest, rec *ladle.IdempotencyRecord) (*Result, error) {
+// run does the rest while holding the key under rec's fence: order is the
+// order the claim created, or nil when the claim resumed one (rec.OrderID).
+// A card order is two commits: claim+create, then settle with the stored
+// response; pay at pickup is the first alone.
+func (s *Service) run(ctx context.Context, req *ladle.OrderRequest, rec *ladle.IdempotencyRecord, order *ladle.Order, claimedAt time.Time) (*Result, error) {
 	lease := rec.Lease()
-	var order *ladle.Order
 	var pay *ladle.Payment
+	var lines []ladle.OrderLine
 	var err error
-	if rec.OrderID == "" {
-		if s.beforeCreate != nil {
-			s.beforeCreate()
-		}
-		order, err = s.store.CreateOrder(ctx, ladle.NewOrder{
-			ID: uuid.Must(uuid.NewV7()).String(), RestaurantID: r.ID, IdempotencyKey: lease.Key, Fence: lease.Fence,
-			Request: req, Now: s.now(), Respond: s.respond,
-		})
-		if err != nil {
-			switch k := ladle.ErrorKind(err); {
-			case errors.Is(err, ladle.ErrFenced):
-			case k == ladle.KindInternal || k == ladle.KindUnavailable:
-				// We cannot tell whether anything committed: keep the key
-				// (with whatever recovery point it has) for a retry.
-				s.unlock(ctx, lease)
-			default:
-				// A 4xx: nothing was written, so the key is forgotten and
-				// works again once the request is fixed.
-				if derr := s.store.DeleteIdempotencyKey(s.cleanupCtx(ctx), lease); derr != nil {
-					s.log.Error("forget idempotency key", "restaurant", r.ID, "err", derr)
-				}
-			}
-			return nil, s.decorate(err)
-		}
+	if order != nil {
 		if order.Status != ladle.StatusPendingPayment {
 			return s.response(order), nil // stored with the order (Respond)
 		}
 		// The create knows the payment: no read before the charge.
 		pay = &ladle.Payment{OrderID: order.ID, Method: order.PaymentMethod, Amount: order.Total, Currency: order.Currency,
 			Status: ladle.PaymentPending, Token: req.Payment.Token, IdempotencyKey: ladle.PaymentKey(order.ID)}
+		lines = order.Lines
 	} else {
 		// Resuming a request that died or timed out after creating the order.
 		if order, err = s.store.Order(ctx, rec.OrderID); err != nil {
@@ -277,6 +257,7 @@ func (s *Service) run(ctx context.Context, r *ladle.Restaurant, req *ladle.Order
 				return nil, err
 			}
 		}
+		claimedAt = time.Time{} // always re-check the fence
 	}
 
 	if pay != nil {
@@ -284,14 +265,20 @@ func (s *Service) run(ctx context.Context, r *ladle.Restaurant, req *ladle.Order
 			s.beforeCharge(order.ID)
 		}
 		// Charging is the one step that cannot be undone: make sure the key
-		// is still ours (the create checked the fence in its transaction,
-		// but a long stall since may have let a retry take over; that retry
-		// charges this same order with the same provider key, so this is
-		// about not calling the provider twice, not about a second charge).
-		if err := s.stillHolds(ctx, lease); err != nil {
-			return nil, err
+		// is still ours. A retry can take it over only once our lock is
+		// StaleLock old by its clock; so right after our own create (less
+		// than StaleLock/4 by our clock) the re-read is skipped, which
+		// assumes the processes' clocks agree within 3/4 StaleLock (15 s by
+		// default). If a retry did take over, it charges this same order
+		// with the same provider key: the re-check spares a provider call,
+		// it does not prevent a second charge (one key, one order, one
+		// charge key).
+		if s.now().Sub(claimedAt) >= s.staleLock/4 {
+			if err := s.stillHolds(ctx, lease); err != nil {
+				return nil, err
+			}
 		}
-		if order, err = s.chargePayment(ctx, pay, &lease); err != nil {
+		if order, err = s.chargePayment(ctx, pay, &lease, lines); err != nil {
 			if !errors.Is(err, ladle.ErrFenced) {
 				s.unlock(ctx, lease)
 			}
@@ -349,7 +336,7 @@ func (s *Service) pendingPayment(ctx context.Context, orderID string) (*ladle.Pa
 // chargePayment calls the provider for a pending payment and settles it
 // (under lease, storing the response, when the request holds the key). It
 // returns payment_pending when the outcome is unknown.
-func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, lease *ladle.KeyLease) (*ladle.Order, error) {
+func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, lease *ladle.KeyLease, lines []ladle.OrderLine) (*ladle.Order, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.chargeTimeout)
 	res, err := s.payments.Charge(cctx, ladle.ChargeRequest{
 		Key: pay.IdempotencyKey, Amount: pay.Amount, Currency: pay.Currency, Token: pay.Token,
@@ -370,7 +357,7 @@ func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, lease *
 			Message: "We could not confirm your payment yet. Retry in a moment: you will not be charged twice.",
 			Extra:   map[string]any{"order_id": pay.OrderID, "retry_after": 5}}
 	}
-	st := ladle.Settlement{OrderID: pay.OrderID, Result: result, Now: s.now(), Lease: lease}
+	st := ladle.Settlement{OrderID: pay.OrderID, Result: result, Now: s.now(), Lease: lease, Lines: lines}
 	if lease != nil {
 		st.Respond = s.respond
 	}

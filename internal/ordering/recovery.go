@@ -61,7 +61,7 @@ func (s *Service) RecoverPayments(ctx context.Context, minAge time.Duration) (in
 				"order", p.OrderID, "payment", p.ID, "attempts", p.Attempts)
 			continue
 		}
-		_, err := s.chargePayment(ctx, p, nil)
+		_, err := s.chargePayment(ctx, p, nil, nil)
 		if err == nil {
 			n++
 			continue

@@ -36,8 +36,9 @@ type dialect struct {
 	idsParam string
 	// loadOrderItems is sqlLoadOrderItems with idsParam filled in.
 	loadOrderItems string
-	// assignNumber gives a placed order its number (orders.go).
-	assignNumber string
+	// assignNumber gives a placed order its number (orders.go), and
+	// settleCaptured does it for a card order as it is placed (payments.go).
+	assignNumber, settleCaptured string
 	// readTx is how read-only snapshots begin: REPEATABLE READ in
 	// PostgreSQL so a menu's several queries see one state; SQLite's
 	// deferred read transaction is already a snapshot in WAL mode.
@@ -61,6 +62,7 @@ var (
 		idsParam:       sqliteIDs,
 		loadOrderItems: sqlLoadOrderItemsSQLite,
 		assignNumber:   sqlAssignNumberSQLite,
+		settleCaptured: sqlSettleCapturedSQLite,
 		readTx:         &sql.TxOptions{ReadOnly: true},
 		migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
@@ -75,6 +77,7 @@ var (
 		idsParam:       postgresIDs,
 		loadOrderItems: sqlLoadOrderItemsPostgres,
 		assignNumber:   sqlAssignNumberPostgres,
+		settleCaptured: sqlSettleCapturedPG,
 		readTx:         &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 		migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,

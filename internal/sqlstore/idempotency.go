@@ -24,8 +24,8 @@ import (
 // between check and write.
 const (
 	// sqlClaimNewKey inserts the key locked; no row back means it exists.
-	sqlClaimNewKey = `INSERT INTO idempotency_keys (restaurant_id, key, request_hash, locked_at, created_at, lock_version, holder, boot)
-		VALUES ($1, $2, $3, $4, $4, 1, $5, $6) ON CONFLICT (restaurant_id, key) DO NOTHING RETURNING ` + idemColumns
+	sqlClaimNewKey = `INSERT INTO idempotency_keys (restaurant_id, key, request_hash, locked_at, created_at, lock_version, holder, boot, order_id)
+		VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7) ON CONFLICT (restaurant_id, key) DO NOTHING RETURNING ` + idemColumns
 	// sqlReclaimKey takes over an unfinished key of the same request whose
 	// lock was released (outcome unknown) or is stale (its holder died or
 	// stalled), fencing out the previous holder.
@@ -74,7 +74,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c ladle.KeyClaim) (*lad
 	var claimed bool
 	err := s.withTx(ctx, func(tx *Tx) error {
 		var err error
-		rec, claimed, err = claimKey(ctx, tx, c)
+		rec, claimed, err = claimKey(ctx, tx, c, "")
 		return err
 	})
 	if err != nil {
@@ -83,10 +83,73 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c ladle.KeyClaim) (*lad
 	return rec, claimed, nil
 }
 
-// claimKey runs the claim in tx.
-func claimKey(ctx context.Context, tx *Tx, c ladle.KeyClaim) (*ladle.IdempotencyRecord, bool, error) {
+// ClaimAndCreateOrder implements ladle.IdempotencyStore: a placement's
+// first commit. A new key is inserted already leading to the order; a key
+// taken over without a recovery point gets the order under a savepoint, so
+// that a refused order can forget the key and still commit that.
+func (s *Store) ClaimAndCreateOrder(ctx context.Context, c ladle.KeyClaim, in ladle.NewOrder) (*ladle.IdempotencyRecord, bool, *ladle.Order, error) {
+	if c.Key == "" || len(c.Key) > MaxIdempotencyKeyLen {
+		return nil, false, nil, invalid("idempotency_key", "must be 1–255 characters")
+	}
+	now, err := s.checkNewOrder(in)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	in.RestaurantID, in.IdempotencyKey = c.RestaurantID, c.Key
+	var rec *ladle.IdempotencyRecord
+	var claimed bool
+	var o *ladle.Order
+	var refused error // a 4xx of a taken-over key: committed as its deletion
+	err = s.withTx(ctx, func(tx *Tx) error {
+		var err error
+		rec, claimed, err = claimKey(ctx, tx, c, in.ID)
+		if err != nil || !claimed {
+			return err
+		}
+		in.Fence = rec.Fence
+		if rec.OrderID == in.ID { // new: inserted with its recovery point
+			o, err = createOrder(ctx, tx, in, now, false)
+			return err
+		}
+		if rec.OrderID != "" {
+			return nil // resuming: the order exists
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT create_order`); err != nil {
+			return err
+		}
+		o, err = createOrder(ctx, tx, in, now, true)
+		if err == nil {
+			rec.OrderID = o.ID
+			return nil
+		}
+		if k := ladle.ErrorKind(err); k == ladle.KindInternal || k == ladle.KindUnavailable {
+			return err
+		}
+		refused = err
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT create_order`); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE restaurant_id = $1 AND key = $2`, c.RestaurantID, c.Key)
+		return err
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return rec, claimed, o, nil
+}
+
+// claimKey runs the claim in tx. A new key is inserted with newOrderID as
+// its recovery point when that is set (the caller creates that order in tx).
+func claimKey(ctx context.Context, tx *Tx, c ladle.KeyClaim, newOrderID string) (*ladle.IdempotencyRecord, bool, error) {
 	now := ts(c.Now)
-	rec, err := scanIdem(tx.QueryRowContext(ctx, sqlClaimNewKey, c.RestaurantID, c.Key, c.RequestHash, now, c.Holder, c.Boot))
+	var orderID any // the new key's recovery point, when the order is created with it
+	if newOrderID != "" {
+		orderID = newOrderID
+	}
+	rec, err := scanIdem(tx.QueryRowContext(ctx, sqlClaimNewKey, c.RestaurantID, c.Key, c.RequestHash, now, c.Holder, c.Boot, orderID))
 	if err == nil {
 		return rec, true, nil
 	}

@@ -30,8 +30,15 @@ func (s *Store) OnEventsCommitted(fn func()) {
 }
 
 // eventsCommitted runs the hooks; withTx calls it after a commit of a
-// transaction in which insertEvents ran.
+// transaction in which insertEvents ran. On PostgreSQL it also asks the
+// notifier to tell other processes' relays (ListenEvents).
 func (s *Store) eventsCommitted() {
+	if s.notifyKick != nil {
+		select {
+		case s.notifyKick <- struct{}{}:
+		default: // a NOTIFY is due already; it covers this commit too
+		}
+	}
 	s.hooks.mu.RLock()
 	defer s.hooks.mu.RUnlock()
 	for _, fn := range s.hooks.fns {
@@ -39,13 +46,52 @@ func (s *Store) eventsCommitted() {
 	}
 }
 
+// notifyCoalesce is how long the notifier waits after a NOTIFY before the
+// next: the commits of that window share one.
+const notifyCoalesce = 5 * time.Millisecond
+
+// notifyLoop sends NOTIFY ladle_outbox (payload: the schema) after commits
+// that appended events, outside those transactions: NOTIFY takes a
+// database-wide lock at commit, and inside every order's transaction (the
+// trigger of migration 0002, dropped in 0006) it serialized all of them.
+// Here there is at most one per notifyCoalesce, and an order's commit never
+// waits for it. A failed NOTIFY is not retried: listeners also poll.
+func (s *Store) notifyLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.notifyKick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if _, err := s.write.ExecContext(ctx, `SELECT pg_notify('ladle_outbox', current_schema())`); err != nil {
+			s.log.Debug("outbox notify", "err", err)
+		}
+		cancel()
+		select {
+		case <-stop:
+			return
+		case <-time.After(notifyCoalesce):
+		}
+	}
+}
+
+// startNotifier starts notifyLoop; the returned func stops it.
+func (s *Store) startNotifier() func() {
+	s.notifyKick = make(chan struct{}, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go s.notifyLoop(stop, done)
+	return func() { close(stop); <-done }
+}
+
 // ErrNoListen is returned by ListenEvents on SQLite, which has no
 // cross-process notifications (and one writer process).
 var ErrNoListen = errors.New("sqlstore: LISTEN/NOTIFY needs PostgreSQL")
 
 // ListenEvents calls fn whenever any process commits events to this
-// schema's outbox (PostgreSQL LISTEN on the channel the outbox trigger of
-// migration 0002 notifies), so a relay wakes on another process's commit.
+// schema's outbox (PostgreSQL LISTEN on the channel the stores' notifiers
+// notify, notifyLoop), so a relay wakes on another process's commit.
 // It holds one pooled connection, reconnects with backoff when it is lost
 // (and calls fn then, since notifications may have been missed), and
 // returns when ctx is done. On SQLite it returns ErrNoListen at once.

@@ -144,25 +144,14 @@ func CreateOrderStatements(dialect string) []Statement {
 
 // CreateOrder implements ladle.OrderStore.
 func (s *Store) CreateOrder(ctx context.Context, in ladle.NewOrder) (*ladle.Order, error) {
-	req := in.Request
-	if req == nil {
-		return nil, invalid("request", "is required")
-	}
-	if in.ID == "" || len(in.ID) > 64 {
-		return nil, invalid("id", "must be a pre-generated order id")
-	}
-	now := in.Now
-	if now.IsZero() {
-		now = s.now()
-	}
-	now = ts(now)
-	if fields := req.Validate(now); len(fields) > 0 {
-		return nil, &ladle.Error{Kind: ladle.KindInvalid, Code: ladle.CodeValidation, Message: "the order is invalid", Fields: fields}
+	now, err := s.checkNewOrder(in)
+	if err != nil {
+		return nil, err
 	}
 	var o *ladle.Order
-	err := s.withTx(ctx, func(tx *Tx) error {
+	err = s.withTx(ctx, func(tx *Tx) error {
 		var err error
-		o, err = createOrder(ctx, tx, in, now)
+		o, err = createOrder(ctx, tx, in, now, true)
 		return err
 	})
 	if err != nil {
@@ -171,12 +160,35 @@ func (s *Store) CreateOrder(ctx context.Context, in ladle.NewOrder) (*ladle.Orde
 	return o, nil
 }
 
-func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time) (*ladle.Order, error) {
+// checkNewOrder validates CreateOrder's input and returns its time.
+func (s *Store) checkNewOrder(in ladle.NewOrder) (time.Time, error) {
+	req := in.Request
+	if req == nil {
+		return time.Time{}, invalid("request", "is required")
+	}
+	if in.ID == "" || len(in.ID) > 64 {
+		return time.Time{}, invalid("id", "must be a pre-generated order id")
+	}
+	now := in.Now
+	if now.IsZero() {
+		now = s.now()
+	}
+	now = ts(now)
+	if fields := req.Validate(now); len(fields) > 0 {
+		return time.Time{}, &ladle.Error{Kind: ladle.KindInvalid, Code: ladle.CodeValidation, Message: "the order is invalid", Fields: fields}
+	}
+	return now, nil
+}
+
+// createOrder writes the order in tx. setRecovery writes the key's recovery
+// point first (under in.Fence); ClaimAndCreateOrder inserts a new key with
+// it already set.
+func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, setRecovery bool) (*ladle.Order, error) {
 	req := in.Request
 	email := strings.ToLower(req.Customer.Email)
 
 	// 0: the idempotency key's recovery point, under the creator's fence.
-	if in.IdempotencyKey != "" {
+	if in.IdempotencyKey != "" && setRecovery {
 		res, err := tx.ExecContext(ctx, sqlSetRecoveryPoint, in.RestaurantID, in.IdempotencyKey, in.ID, in.Fence)
 		if n, err := rowsAffected(res, err); err != nil {
 			return nil, fmt.Errorf("sqlstore: set recovery point: %w", err)
@@ -479,13 +491,15 @@ const sqlOrderColumns = `id, restaurant_id, number, status, customer_id, custome
 	fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code,
 	payment_method, payment_status, cancel_reason, attention, marketing_opt_in, created_at, updated_at`
 
-func scanOrder(row interface{ Scan(...any) error }) (*ladle.Order, error) {
+// scanOrder reads sqlOrderColumns, after the destinations in first (for
+// statements that return more columns before them).
+func scanOrder(row interface{ Scan(...any) error }, first ...any) (*ladle.Order, error) {
 	var o ladle.Order
 	var number sql.NullInt64
-	err := row.Scan(&o.ID, &o.RestaurantID, &number, &o.Status, &o.CustomerID, &o.Customer.Name, &o.Customer.Email,
+	err := row.Scan(append(first, &o.ID, &o.RestaurantID, &number, &o.Status, &o.CustomerID, &o.Customer.Name, &o.Customer.Email,
 		&o.Customer.Phone, &o.Fulfillment.Type, nullTimeCol{&o.Fulfillment.Time}, &o.Subtotal, &o.Discount, &o.Tax,
 		&o.Tip, &o.Total, &o.Currency, &o.CouponCode, &o.PaymentMethod, &o.PaymentStatus, &o.CancelReason,
-		&o.Attention, &o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})
+		&o.Attention, &o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,40 +24,40 @@ func scanPayment(row interface{ Scan(...any) error }) (*ladle.Payment, error) {
 	return &p, nil
 }
 
+// The order's move out of pending_payment ($2 status, $3 payment status,
+// $4 now). A capture also gives the order its number (see
+// assignOrderNumber): from the restaurant's sequence on PostgreSQL, from
+// its counter on SQLite (bumped by sqlBumpOrderNumber).
+const (
+	sqlSettleOrderHead = `UPDATE orders SET status = $2, payment_status = $3, updated_at = $4`
+	sqlSettleOrderTail = `
+		WHERE id = $1 AND status = 'pending_payment' RETURNING fingerprint, ` + sqlOrderColumns
+	sqlSettleDeclined       = sqlSettleOrderHead + sqlSettleOrderTail
+	sqlSettleCapturedPG     = sqlSettleOrderHead + `, number = nextval(format('order_number_%s', restaurant_id)::regclass)` + sqlSettleOrderTail
+	sqlSettleCapturedSQLite = sqlSettleOrderHead + `, number = (SELECT next_order_number FROM restaurants r WHERE r.id = orders.restaurant_id)` + sqlSettleOrderTail
+	sqlSettlePayment        = `UPDATE payments SET status = $2, charge_id = $3, failure_reason = $4, updated_at = $5, token = ''
+		WHERE order_id = $1 AND status = 'pending' RETURNING ` + sqlPaymentColumns
+)
+
 // SettlePayment implements ladle.OrderStore. The payment's move out of
 // pending is a conditional UPDATE, so of two concurrent settlements (the
 // request and the recovery loop) exactly one applies and the other sees the
-// order as the first left it. With a lease, the key's fence is checked (and
-// on PostgreSQL the key row locked) first, so a holder that was taken over
-// changes nothing.
+// order as the first left it. With a lease, the stored response is written
+// last under the key's fence: a holder that was taken over gets KeyFenced
+// and the whole settlement rolls back.
 func (s *Store) SettlePayment(ctx context.Context, st ladle.Settlement) (*ladle.Order, error) {
 	now := ts(st.Now)
 	if st.Now.IsZero() {
 		now = ts(s.now())
 	}
 	res := st.Result
-	status, orderStatus := ladle.PaymentDeclined, ladle.StatusPaymentFailed
-	if res.Captured {
-		status, orderStatus = ladle.PaymentCaptured, ladle.StatusPlaced
-		if res.ChargeID == "" {
-			return nil, invalid("charge_id", "is required for a captured payment")
-		}
-	}
-	reason := strings.TrimSpace(res.FailureReason)
-	if !res.Captured && reason == "" {
-		reason = "declined"
+	if res.Captured && res.ChargeID == "" {
+		return nil, invalid("charge_id", "is required for a captured payment")
 	}
 	var o *ladle.Order
 	err := s.withTx(ctx, func(tx *Tx) error {
-		if l := st.Lease; l != nil {
-			res, err := tx.ExecContext(ctx, sqlHoldsKey, l.RestaurantID, l.Key, l.Fence)
-			if err := fenced(ctx, tx, *l, res, err); err != nil {
-				return err
-			}
-		}
 		var err error
-		o, err = settle(ctx, tx, st.OrderID, res, status, orderStatus, reason, now)
-		if err != nil {
+		if o, err = settle(ctx, tx, st, now); err != nil {
 			return err
 		}
 		if st.Lease != nil && st.Respond != nil {
@@ -74,48 +75,51 @@ func (s *Store) SettlePayment(ctx context.Context, st ladle.Settlement) (*ladle.
 // settle moves the order's pending payment and the order itself, in tx.
 // The card token is erased in the same statement: once the provider has
 // answered it is never needed again.
-func settle(ctx context.Context, tx *Tx, orderID string, res ladle.PaymentResult, status string,
-	orderStatus ladle.OrderStatus, reason string, now time.Time) (*ladle.Order, error) {
-	p, err := scanPayment(tx.QueryRowContext(ctx, `UPDATE payments SET status = $2, charge_id = $3, failure_reason = $4,
-		updated_at = $5, token = ''
-		WHERE order_id = $1 AND status = 'pending' RETURNING `+sqlPaymentColumns,
-		orderID, status, res.ChargeID, reason, now))
+func settle(ctx context.Context, tx *Tx, st ladle.Settlement, now time.Time) (*ladle.Order, error) {
+	res := st.Result
+	status, orderStatus, settleOrder := ladle.PaymentDeclined, ladle.StatusPaymentFailed, sqlSettleDeclined
+	if res.Captured {
+		status, orderStatus, settleOrder = ladle.PaymentCaptured, ladle.StatusPlaced, tx.d.settleCaptured
+	}
+	reason := strings.TrimSpace(res.FailureReason)
+	if !res.Captured && reason == "" {
+		reason = "declined"
+	}
+	p, err := scanPayment(tx.QueryRowContext(ctx, sqlSettlePayment, st.OrderID, status, res.ChargeID, reason, now))
 	if errors.Is(err, sql.ErrNoRows) {
 		// Not pending (settled already, or pay at pickup): change nothing.
-		return orderByID(ctx, tx, 0, orderID)
+		return orderByID(ctx, tx, 0, st.OrderID)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var restaurantID int64
 	var fingerprint string
-	err = tx.QueryRowContext(ctx, `UPDATE orders SET status = $2, payment_status = $3, updated_at = $4
-		WHERE id = $1 AND status = 'pending_payment' RETURNING restaurant_id, fingerprint`,
-		orderID, string(orderStatus), status, now).Scan(&restaurantID, &fingerprint)
+	o, err := scanOrder(tx.QueryRowContext(ctx, settleOrder, st.OrderID, string(orderStatus), status, now),
+		&fingerprint)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errors.New("sqlstore: pending payment of an order that is not pending_payment")
 		}
 		return nil, err
 	}
+	if st.Lines != nil {
+		o.Lines = st.Lines
+	} else if err := loadLines(ctx, tx, []*ladle.Order{o}); err != nil {
+		return nil, err
+	}
 	if !res.Captured {
-		if err := releaseOrder(ctx, tx, restaurantID, orderID, fingerprint); err != nil {
-			return nil, err
+		return o, releaseOrder(ctx, tx, o.RestaurantID, o.ID, fingerprint)
+	}
+	if tx.d == dialectSQLite {
+		if _, err := tx.ExecContext(ctx, sqlBumpOrderNumber, o.RestaurantID); err != nil {
+			return nil, fmt.Errorf("sqlstore: bump order number: %w", err)
 		}
-		return orderByID(ctx, tx, 0, orderID)
 	}
-	if _, err := assignOrderNumber(ctx, tx, restaurantID, orderID); err != nil {
-		return nil, err
-	}
-	o, err := orderByID(ctx, tx, 0, orderID)
+	captured, err := newEvent(ladle.EventPaymentCaptured, o.RestaurantID, o.ID, p, now)
 	if err != nil {
 		return nil, err
 	}
-	captured, err := newEvent(ladle.EventPaymentCaptured, restaurantID, orderID, p, now)
-	if err != nil {
-		return nil, err
-	}
-	placed, err := newEvent(ladle.EventOrderPlaced, restaurantID, orderID, o, now)
+	placed, err := newEvent(ladle.EventOrderPlaced, o.RestaurantID, o.ID, o, now)
 	if err != nil {
 		return nil, err
 	}

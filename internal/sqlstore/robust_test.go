@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -274,5 +275,88 @@ func TestBlackholedDatabaseFailsFast(t *testing.T) {
 	}
 	if d := time.Since(start); d > DefaultConnectTimeout+2*time.Second {
 		t.Fatalf("took %v, want about DefaultConnectTimeout (%v)", d, DefaultConnectTimeout)
+	}
+}
+
+// TestGroupCommit: SQLite writers queued behind a running transaction
+// commit together in one group, and within it a failing or panicking
+// member is rolled back alone.
+func TestGroupCommit(t *testing.T) {
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "ladle.db"))
+	ctx := context.Background()
+	release, started := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.withTx(ctx, func(tx *Tx) error {
+			close(started)
+			<-release
+			_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
+				VALUES ('first', 'First', 'USD', 0, 'UTC', '', '', $1)`, time.Now())
+			return err
+		})
+	}()
+	<-started
+	c0, m0 := s.GroupCommitStats()
+
+	const n = 12
+	errs := make([]error, n)
+	panics := make([]any, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			defer func() { panics[i] = recover() }()
+			errs[i] = s.withTx(ctx, func(tx *Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
+					VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, "r-"+strconv.Itoa(i), time.Now()); err != nil {
+					return err
+				}
+				switch i {
+				case 3:
+					return errors.New("member 3 fails after writing")
+				case 7:
+					panic("member 7 panics after writing")
+				}
+				return nil
+			})
+		})
+	}
+	// Let them all queue behind the first.
+	for deadline := time.Now().Add(5 * time.Second); len(s.group.jobs) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writers queued", len(s.group.jobs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		switch i {
+		case 3:
+			if errs[i] == nil {
+				t.Error("member 3's error was lost")
+			}
+		case 7:
+			if panics[i] == nil {
+				t.Error("member 7's panic did not reach its caller")
+			}
+		default:
+			if errs[i] != nil || panics[i] != nil {
+				t.Errorf("member %d: %v %v", i, errs[i], panics[i])
+			}
+		}
+	}
+	var count int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM restaurants`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != 1+n-2 {
+		t.Fatalf("%d restaurants, want %d (the failing and the panicking member rolled back alone)", count, 1+n-2)
+	}
+	c1, m1 := s.GroupCommitStats()
+	if c1-c0 != 2 || m1-m0 != 1+n-2 {
+		t.Fatalf("%d commits for %d transactions, want 2 for %d", c1-c0, m1-m0, 1+n-2)
 	}
 }

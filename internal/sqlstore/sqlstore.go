@@ -43,6 +43,12 @@ type Store struct {
 	log  *slog.Logger
 	// hooks run after a commit that appended events (notify.go).
 	hooks commitHooks
+	// group runs SQLite's write transactions with group commit
+	// (groupcommit.go); nil on PostgreSQL.
+	group *groupCommitter
+	// notifyKick wakes the PostgreSQL notifier (notify.go); nil on SQLite.
+	notifyKick   chan struct{}
+	stopNotifier func()
 	// writeStmts and readStmts cache prepared statements on SQLite's
 	// pools (stmtcache.go); nil on PostgreSQL.
 	writeStmts, readStmts *stmtCache
@@ -135,6 +141,7 @@ func (s *Store) openPostgres(url string, o options) error {
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s.d, s.read, s.write = dialectPostgres, db, db
+	s.stopNotifier = s.startNotifier()
 	return nil
 }
 
@@ -182,6 +189,7 @@ func (s *Store) openSQLite(url string, o options) error {
 	read.SetMaxIdleConns(n)
 	s.d, s.read, s.write = dialectSQLite, read, write
 	s.writeStmts, s.readStmts = newStmtCache(write), newStmtCache(read)
+	s.startGroupCommit()
 	return nil
 }
 
@@ -211,6 +219,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pools. On SQLite the write pool closes last, so the last
 // connection checkpoints the WAL into the database file.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
+	if s.stopNotifier != nil {
+		s.stopNotifier()
+	}
 	if s.writeStmts != nil {
 		s.writeStmts.close()
 		s.readStmts.close()
@@ -241,11 +255,15 @@ type Tx struct {
 }
 
 // withTx runs fn in a read-write transaction and commits it if fn returns
-// nil. On SQLite the transaction holds the database's write lock from its
-// first statement (BEGIN IMMEDIATE); on PostgreSQL it runs at READ
+// nil. On SQLite it runs through the group committer (groupcommit.go): a
+// savepoint inside a transaction shared with concurrent writers, holding
+// the database's write lock from its start (BEGIN IMMEDIATE); on PostgreSQL it runs at READ
 // COMMITTED, so every statement must be correct under that level on its own
 // (conditional UPDATEs, ON CONFLICT) rather than rely on a snapshot.
 func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if s.group != nil {
+		return s.group.run(ctx, fn)
+	}
 	sqltx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlstore: begin: %w", err))
