@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ladle-dev/ladle/internal/bench"
@@ -20,6 +21,10 @@ same run (alternating rounds), the ratio, and the conditions.
            same SQL statements; the same HTTP load on SQLite
   menu     the cached menu API beside a bare net/http handler writing the
            same bytes; also 304s and the uncached endpoint
+  overload order placement past capacity: the sustainable rate (closed
+           loop), then twice that at a constant arrival rate for 30 s against
+           a ladle serve child process; shed, accepted p50/p99, throughput vs
+           capacity, peak RSS, duplicates
   events   events through the whole path (outbox, relay, JetStream, receipt
            email committed) beside raw JetStream publish+consume; and
            commit-to-receipt latency, dev mailbox and SMTP on loopback
@@ -65,6 +70,27 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		return bench.Menu(ctx, cfg)
+	case "overload":
+		cfg := bench.OverloadConfig{Out: stdout}
+		var serverFlags string
+		fset.StringVar(&cfg.PostgresURL, "postgres-url", getenv("LADLE_TEST_POSTGRES_URL"),
+			"PostgreSQL to run on as well (a schema of its own is made and dropped); empty: SQLite only [LADLE_TEST_POSTGRES_URL]")
+		fset.BoolVar(&cfg.SQLite, "sqlite", true, "run on SQLite (the embedded default)")
+		fset.IntVar(&cfg.Clients, "clients", 16, "closed-loop clients that measure capacity")
+		fset.DurationVar(&cfg.Capacity, "capacity-duration", 10*time.Second, "how long capacity is measured (after a 2 s warm-up)")
+		fset.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the overload is offered")
+		fset.Float64Var(&cfg.Factor, "factor", 2, "offered rate as a multiple of the measured capacity")
+		fset.IntVar(&cfg.Rounds, "rounds", 1, "rounds, each on a fresh server; the table shows medians")
+		fset.StringVar(&serverFlags, "server-flags", "", "extra flags for ladle serve, space-separated (e.g. \"--max-inflight-orders 8\")")
+		fset.BoolVar(&cfg.Unlimited, "unlimited", false, "also run against a server whose order limiter admits everything, for comparison")
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		cfg.ServerFlags = strings.Fields(serverFlags)
+		return bench.Overload(ctx, cfg)
 	case "events":
 		cfg := bench.EventsConfig{Out: stdout}
 		fset.IntVar(&cfg.N, "n", 2000, "events per throughput run")
