@@ -98,6 +98,12 @@ func Price(menu *Menu, r *Restaurant, req *OrderRequest, coupon *Coupon, now tim
 	if len(fields) > 0 {
 		return nil, &Error{Kind: KindInvalid, Code: CodeValidation, Message: "the order has invalid lines", Fields: fields}
 	}
+	if p.Tip > p.Subtotal {
+		// Validate caps the tip absolutely (MaxTip); here it is capped at
+		// the order itself: a tip above 100 % of the food is a typo or abuse.
+		return nil, &Error{Kind: KindInvalid, Code: CodeValidation, Message: "the tip is larger than the order",
+			Fields: map[string]string{"tip": "must not be more than the subtotal (100 %)"}}
+	}
 	if coupon != nil {
 		d, err := coupon.Discount(p.Subtotal, now)
 		if err != nil {

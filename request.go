@@ -5,23 +5,28 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Bounds on an order request. The HTTP layer also caps the body size.
 const (
-	MaxLines               = 50
-	MaxQuantity            = 99
-	MaxModifiersLine       = 20
-	MaxNoteLen             = 200
-	MaxNameLen             = 100
-	MaxTip           Money = 100_000_00 // a tip over this is surely a typo
-	MaxPickupAhead         = 7 * 24 * time.Hour
+	MaxLines         = 50
+	MaxQuantity      = 99
+	MaxModifiersLine = 20
+	MaxNoteLen       = 200
+	MaxNameLen       = 100
+	MaxCouponLen     = 40
+	MaxTokenLen      = 200 // a payment provider's token
+	MaxPickupAhead   = 7 * 24 * time.Hour
+	// MaxTip is the absolute cap on one order's tip, in minor units:
+	// 500.00 in a two-decimal currency (USD, EUR), ¥50,000, 50.000 KWD.
+	// Price also caps the tip at the order's subtotal (100 %), which is the
+	// binding limit for nearly every order: a bigger tip is a typo, or a
+	// card being tested with someone else's money.
+	MaxTip Money = 50_000
 )
 
 // OrderRequest is the body of POST /api/v1/restaurants/{slug}/orders.
@@ -69,7 +74,7 @@ type PaymentInput struct {
 // compare equal in Hash and Fingerprint.
 func (r *OrderRequest) Normalize() {
 	r.Customer.Name = strings.TrimSpace(r.Customer.Name)
-	r.Customer.Email = strings.ToLower(strings.TrimSpace(r.Customer.Email))
+	r.Customer.Email = NormalizeEmail(r.Customer.Email)
 	r.Customer.Phone = normalizePhone(r.Customer.Phone)
 	r.Fulfillment.Type = strings.TrimSpace(r.Fulfillment.Type)
 	r.Fulfillment.Time = strings.TrimSpace(r.Fulfillment.Time)
@@ -83,37 +88,67 @@ func (r *OrderRequest) Normalize() {
 	}
 }
 
+// normalizePhone drops the punctuation people write numbers with (spaces,
+// parentheses, dashes, dots) and keeps everything else, so that Validate
+// refuses letters and control characters instead of their vanishing.
 func normalizePhone(p string) string {
 	var b strings.Builder
-	for i, c := range strings.TrimSpace(p) {
-		if c >= '0' && c <= '9' || (c == '+' && i == 0) {
+	for _, c := range strings.TrimSpace(p) {
+		switch c {
+		case ' ', '(', ')', '-', '.':
+		default:
 			b.WriteRune(c)
 		}
 	}
 	return b.String()
 }
 
+// validPhone: an optional leading +, then 7–15 digits (E.164 allows 15).
+func validPhone(p string) bool {
+	p = strings.TrimPrefix(p, "+")
+	if len(p) < 7 || len(p) > 15 {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks everything that can be checked without the database and
 // returns field → message, empty when valid. Call Normalize first.
 func (r *OrderRequest) Validate(now time.Time) map[string]string {
 	errs := map[string]string{}
+	text := func(field, s string, rule TextRule) {
+		if msg := CheckText(s, rule); msg != "" {
+			errs[field] = msg
+		}
+	}
 	if r.Customer.Name == "" {
 		errs["customer.name"] = "is required"
-	} else if utf8.RuneCountInString(r.Customer.Name) > MaxNameLen {
-		errs["customer.name"] = fmt.Sprintf("must be at most %d characters", MaxNameLen)
+	} else {
+		text("customer.name", r.Customer.Name, NameText)
 	}
 	if r.Customer.Email == "" {
 		errs["customer.email"] = "is required"
-	} else if a, err := mail.ParseAddress(r.Customer.Email); err != nil || a.Address != r.Customer.Email || len(r.Customer.Email) > 254 {
-		errs["customer.email"] = "is not a valid email address"
+	} else if msg := CheckEmail(r.Customer.Email); msg != "" {
+		errs["customer.email"] = msg
 	}
-	if r.Customer.Phone != "" && (len(r.Customer.Phone) < 7 || len(r.Customer.Phone) > 16) {
-		errs["customer.phone"] = "is not a valid phone number"
+	if r.Customer.Phone != "" {
+		if msg := CheckText(r.Customer.Phone, TextRule{}); msg != "" {
+			errs["customer.phone"] = msg
+		} else if !validPhone(r.Customer.Phone) {
+			errs["customer.phone"] = "is not a valid phone number"
+		}
 	}
-	if r.Fulfillment.Type != "pickup" {
+	text("fulfillment.type", r.Fulfillment.Type, TextRule{Max: 20})
+	text("fulfillment.time", r.Fulfillment.Time, TextRule{Max: 40})
+	if _, bad := errs["fulfillment.type"]; !bad && r.Fulfillment.Type != "pickup" {
 		errs["fulfillment.type"] = `must be "pickup"`
 	}
-	if r.Fulfillment.Time != "asap" {
+	if _, bad := errs["fulfillment.time"]; !bad && r.Fulfillment.Time != "asap" {
 		t, err := time.Parse(time.RFC3339, r.Fulfillment.Time)
 		switch {
 		case err != nil:
@@ -145,27 +180,28 @@ func (r *OrderRequest) Validate(now time.Time) map[string]string {
 				errs[p+".modifier_ids"] = "must not repeat a modifier"
 			}
 		}
-		if utf8.RuneCountInString(l.Note) > MaxNoteLen {
-			errs[p+".note"] = fmt.Sprintf("must be at most %d characters", MaxNoteLen)
-		}
+		text(p+".note", l.Note, NoteText)
 	}
-	if len(r.CouponCode) > 40 {
-		errs["coupon_code"] = "is too long"
-	}
+	text("coupon_code", r.CouponCode, CodeText)
 	if r.Tip < 0 || r.Tip > MaxTip {
-		errs["tip"] = "must be between 0 and 100000.00"
+		errs["tip"] = fmt.Sprintf("must be between 0 and %d (minor units; 500.00 in USD)", MaxTip)
 	}
+	text("payment.method", r.Payment.Method, TextRule{Max: 20})
 	switch r.Payment.Method {
 	case "card":
-		if r.Payment.Token == "" || len(r.Payment.Token) > 200 {
+		if r.Payment.Token == "" {
 			errs["payment.token"] = "is required for card payments"
+		} else {
+			text("payment.token", r.Payment.Token, TokenText)
 		}
 	case "pay_at_pickup":
 		if r.Payment.Token != "" {
 			errs["payment.token"] = "must be empty for pay_at_pickup"
 		}
 	default:
-		errs["payment.method"] = `must be "card" or "pay_at_pickup"`
+		if errs["payment.method"] == "" {
+			errs["payment.method"] = `must be "card" or "pay_at_pickup"`
+		}
 	}
 	return errs
 }
