@@ -105,9 +105,13 @@ const MaxEmailLen = 254
 // as it is, for CheckEmail to name. Lower-casing the local part is a
 // simplification every big mail provider shares.
 func NormalizeEmail(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) { // ToLower would turn invalid bytes into U+FFFD
+		return s
+	}
+	s = strings.ToLower(s)
 	at := strings.LastIndexByte(s, '@')
-	if at < 0 || !utf8.ValidString(s) {
+	if at < 0 {
 		return s
 	}
 	domain := s[at+1:]

@@ -159,6 +159,8 @@ func TestValidateRefusesHostileText(t *testing.T) {
 		{"lines[0].note", func(r *ladle.OrderRequest) { r.Lines[0].Note = "a\x00" }},
 		{"lines[0].note", func(r *ladle.OrderRequest) { r.Lines[0].Note = "a\r\nb" }},
 		{"coupon_code", func(r *ladle.OrderRequest) { r.CouponCode = "SAVE\x0010" }},
+		{"coupon_code", func(r *ladle.OrderRequest) { r.CouponCode = "save\xc3\x2810" }}, // not upper-cased into U+FFFD
+		{"customer.email", func(r *ladle.OrderRequest) { r.Customer.Email = "ADA\xc0\xaf@example.com" }},
 		{"payment.token", func(r *ladle.OrderRequest) { r.Payment = ladle.PaymentInput{Method: "card", Token: "tok\x00"} }},
 		{"tip", func(r *ladle.OrderRequest) { r.Tip = ladle.MaxTip + 1 }},
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Bounds on an order request. The HTTP layer also caps the body size.
@@ -81,7 +82,10 @@ func (r *OrderRequest) Normalize() {
 	if r.Fulfillment.Time == "" {
 		r.Fulfillment.Time = "asap"
 	}
-	r.CouponCode = strings.ToUpper(strings.TrimSpace(r.CouponCode))
+	r.CouponCode = strings.TrimSpace(r.CouponCode)
+	if utf8.ValidString(r.CouponCode) { // ToUpper would turn invalid bytes into U+FFFD
+		r.CouponCode = strings.ToUpper(r.CouponCode)
+	}
 	for i := range r.Lines {
 		r.Lines[i].Note = strings.TrimSpace(r.Lines[i].Note)
 		slices.Sort(r.Lines[i].ModifierIDs)

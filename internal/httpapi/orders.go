@@ -17,10 +17,12 @@ func handleOrderCreate(d Deps) http.Handler {
 		// body short (that would be a 400 telling the client not to retry).
 		// The key is checked before the body so that a client that forgot it
 		// learns that first, whatever else is wrong.
+		// Go's server answers control characters in a header itself (plain
+		// text 400, before any handler); everything else that is not
+		// printable ASCII is refused here.
 		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
-			writeError(w, r, d, ladle.Errorf(ladle.KindInvalid, ladle.CodeIdempotencyKeyMissing,
-				"an Idempotency-Key header is required to place an order"))
+		if err := ladle.CheckIdempotencyKey(key); err != nil {
+			writeError(w, r, d, err)
 			return
 		}
 		var req ladle.OrderRequest

@@ -81,6 +81,11 @@ func restaurantByID(ctx context.Context, tx *Tx, id int64) (*ladle.Restaurant, e
 
 // RestaurantBySlug implements ladle.RestaurantStore.
 func (s *Store) RestaurantBySlug(ctx context.Context, slug string) (*ladle.Restaurant, error) {
+	// No slug outside the pattern exists, and an arbitrary one (a NUL,
+	// invalid UTF-8) is an error on PostgreSQL, not a missing row.
+	if !slugRE.MatchString(slug) {
+		return nil, ladle.NotFound("restaurant")
+	}
 	var r ladle.Restaurant
 	err := scanRestaurant(s.read.QueryRowContext(ctx, `SELECT `+restaurantColumns+` FROM restaurants WHERE slug = $1`, slug), &r)
 	if err != nil {

@@ -76,8 +76,9 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 		confirm = confirm || v == "1"
 	}
 	p := &checkoutPage{Form: form, Key: key, Errors: map[string]string{}}
-	if key == "" {
-		// Only a hand-made post has no key: give it one and ask again.
+	if ladle.CheckIdempotencyKey(key) != nil {
+		// Only a hand-made post has no key (or one that is not printable
+		// ASCII, as the API requires): give it one and ask again.
 		p.Key, p.RotateKey = newKey(), true
 		p.Notice = "Something interrupted your checkout. Please check your order and place it again."
 		s.renderCheckout(w, r, http.StatusBadRequest, rest, p)
@@ -268,6 +269,10 @@ func (f checkoutForm) orderRequest(currency string) (*ladle.OrderRequest, map[st
 	dec := json.NewDecoder(bytes.NewReader([]byte(cart)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req.Lines); err != nil {
+		errs["cart"] = "Your cart could not be read. Go back to the menu and add your items again."
+	} else if _, ok := ladle.CheckJSONText([]byte(cart)); !ok {
+		// A note with invalid UTF-8 or a lone surrogate: the decoder made it
+		// U+FFFD; the input policy refuses it, as the API does.
 		errs["cart"] = "Your cart could not be read. Go back to the menu and add your items again."
 	} else if len(req.Lines) == 0 {
 		errs["cart"] = "Your cart is empty. Add something from the menu first."
