@@ -12,9 +12,16 @@ import (
 
 // CreateUser implements ladle.StaffStore.
 func (s *Store) CreateUser(ctx context.Context, u *ladle.User) error {
-	u.Email = strings.ToLower(strings.TrimSpace(u.Email))
+	// The same address check as a guest's at checkout (ladle.CheckEmail).
+	u.Email = ladle.NormalizeEmail(u.Email)
 	if u.Email == "" {
 		return invalid("email", "is required")
+	}
+	if msg := ladle.CheckEmail(u.Email); msg != "" {
+		return invalid("email", msg)
+	}
+	if msg := ladle.CheckText(u.Name, ladle.NameText); msg != "" {
+		return invalid("name", msg)
 	}
 	now := ts(s.now())
 	return s.withTx(ctx, func(tx *Tx) error {

@@ -108,6 +108,11 @@ func testUsers(t *testing.T, e *env) {
 		t.Fatalf("UserByID = %+v, want %+v", got, u)
 	}
 	wantCode(t, s.CreateUser(ctx, &ladle.User{Email: "chef@EXAMPLE.com", Name: "Other", PasswordHash: "x"}), "email_taken")
+	// Staff addresses pass the same check as a guest's (ladle.CheckEmail).
+	for _, bad := range []string{"chef@example", "chef@exam ple.com", "chef\x00@example.com", "chef\xff@example.com"} {
+		wantCode(t, s.CreateUser(ctx, &ladle.User{Email: bad, Name: "Bad", PasswordHash: "x"}), ladle.CodeValidation)
+	}
+	wantCode(t, s.CreateUser(ctx, &ladle.User{Email: "bidi@example.com", Name: "\u202eBad", PasswordHash: "x"}), ladle.CodeValidation)
 	_, err = s.UserByEmail(ctx, "nobody@example.com")
 	wantNotFound(t, err)
 	_, err = s.UserByID(ctx, u.ID+1)
