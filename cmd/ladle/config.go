@@ -32,6 +32,9 @@ type config struct {
 	RedisPrefix string
 	BlobURL     string
 	CDNURL      string
+	// TrustedProxies lists the proxies whose X-Forwarded-For names the
+	// client (login rate limits).
+	TrustedProxies string
 
 	NATSURL           string
 	NATSListen        string
@@ -92,6 +95,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
 	fset.StringVar(&c.RedisPrefix, "redis-prefix", "ladle:", "start of every Redis key and channel (the database's instance id follows it)")
 	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")
+	fset.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of Ladle whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (empty: the TCP peer is the client)")
 	fset.StringVar(&c.CDNURL, "cdn-url", "", "serve images through this CDN base URL instead of /media/ (empty: served by Ladle)")
 	fset.IntVar(&c.MaxInflightOrders, "max-inflight-orders", 16, "order placements (API and checkout) running at once in this process")
 	fset.IntVar(&c.OrderQueue, "order-queue", 32, "order placements that may wait for one of those slots; more are refused at once with 503 and Retry-After")

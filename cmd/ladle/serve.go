@@ -89,7 +89,16 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	defer store.Close()
 
-	authMgr := auth.New(store, auth.WithLogger(log), auth.WithSecureCookies(strings.HasPrefix(cfg.PublicURL, "https://")))
+	secret, err := cfg.secret()
+	if err != nil {
+		return err
+	}
+	proxies, err := auth.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	authMgr := auth.New(store, auth.WithLogger(log), auth.WithSecureCookies(strings.HasPrefix(cfg.PublicURL, "https://")),
+		auth.WithSecret(secret), auth.WithTrustedProxies(proxies))
 	if cfg.Demo {
 		created, err := demo.Seed(ctx, store, authMgr.HashPassword)
 		if err != nil {
@@ -98,10 +107,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		if created {
 			log.Info("seeded the demo restaurant", "slug", demo.Slug)
 		}
-	}
-	secret, err := cfg.secret()
-	if err != nil {
-		return err
 	}
 	payments := payment.NewTestProvider()
 	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),

@@ -86,6 +86,66 @@ func (l *Limiter) Fail(key string) {
 	l.entries[key] = l.order.PushBack(&limitEntry{key: key, failures: 1, start: now})
 }
 
+// Limit is one key of Charge and the most attempts it may have in the
+// window.
+type Limit struct {
+	Key string
+	Max int
+}
+
+// Charge counts one attempt against every limit, before the attempt is
+// made, or none when any limit is used up: then it returns false and how
+// long until the first refusing window ends. Checking and counting under one
+// lock is what makes a parallel burst unable to slip past: every request of
+// the burst is counted before any of them spends a password hash.
+func (l *Limiter) Charge(limits ...Limit) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var wait time.Duration
+	for _, lim := range limits {
+		el, ok := l.entries[lim.Key]
+		if !ok {
+			continue
+		}
+		e := el.Value.(*limitEntry)
+		end := e.start.Add(l.window)
+		if !now.Before(end) {
+			l.remove(el)
+			continue
+		}
+		if e.failures >= lim.Max {
+			wait = max(wait, end.Sub(now))
+		}
+	}
+	if wait > 0 {
+		return false, wait
+	}
+	for _, lim := range limits {
+		if el, ok := l.entries[lim.Key]; ok {
+			el.Value.(*limitEntry).failures++
+			continue
+		}
+		for len(l.entries) >= l.capacity {
+			l.remove(l.order.Front())
+		}
+		l.entries[lim.Key] = l.order.PushBack(&limitEntry{key: lim.Key, failures: 1, start: now})
+	}
+	return true, 0
+}
+
+// Refund takes back one attempt counted against key (it did not fail, or was
+// never made).
+func (l *Limiter) Refund(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.entries[key]; ok {
+		if e := el.Value.(*limitEntry); e.failures > 0 {
+			e.failures--
+		}
+	}
+}
+
 // Reset forgets key (after a successful login).
 func (l *Limiter) Reset(key string) {
 	l.mu.Lock()

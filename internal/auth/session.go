@@ -13,8 +13,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ladle-dev/ladle"
@@ -30,11 +30,24 @@ const (
 
 // Defaults.
 const (
-	DefaultSessionTTL      = 12 * time.Hour // one long shift
-	DefaultMaxFailures     = 5
+	DefaultSessionTTL = 12 * time.Hour // one long shift
+	// Sign-in attempts allowed per DefaultFailWindow, counted before the
+	// password is checked and given back when it was right. A browser
+	// without a known-device cookie is held to all three of the first
+	// limits; a known device (device.go) only to its own.
+	DefaultMaxFailures     = 5  // per (email, client address)
+	MaxFailuresPerAddress  = 20 // per client address (IPv6: its /64), any email: a whole kitchen may share one
+	MaxFailuresPerEmail    = 10 // per email from unknown devices, any address: slows a distributed guesser
+	MaxFailuresPerDevice   = 10 // per known device, for its own user
 	DefaultFailWindow      = 15 * time.Minute
 	DefaultLimiterSize     = 100_000
 	CodeInvalidCredentials = "invalid_credentials"
+	// DefaultHashMemory bounds the memory that password hashes may use at
+	// once: with DefaultParams (64 MiB each) two run at a time, on this
+	// two-core machine also the CPU's worth. A sign-in that finds every slot
+	// taken is answered 429 at once instead of queueing.
+	DefaultHashMemory = 128 << 20
+	maxHashSlots      = 4
 )
 
 // tokenLen is the number of random bytes in a session token.
@@ -49,6 +62,15 @@ type Manager struct {
 	secure  bool
 	limiter *Limiter
 	logger  *slog.Logger
+	proxies TrustedProxies
+	// deviceKey signs known-device cookies (device.go).
+	deviceKey []byte
+	// slots bounds concurrent password hashes; hashing and peakHashing
+	// count them, busy counts sign-ins refused because all were taken.
+	slots       chan struct{}
+	hashing     atomic.Int64
+	peakHashing atomic.Int64
+	busy        atomic.Int64
 
 	dummyOnce sync.Once
 	dummy     string
@@ -82,6 +104,27 @@ func WithLimiter(l *Limiter) Option { return func(m *Manager) { m.limiter = l } 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.logger = l } }
 
+// WithSecret sets the server secret that signs known-device cookies; every
+// process must share it. Without it a random one is made, so devices are
+// known to this process only, until it restarts.
+func WithSecret(secret []byte) Option {
+	return func(m *Manager) {
+		if len(secret) > 0 {
+			m.deviceKey = deviceKey(secret)
+		}
+	}
+}
+
+// WithTrustedProxies makes ClientIP believe X-Forwarded-For from these
+// proxies.
+func WithTrustedProxies(t TrustedProxies) Option { return func(m *Manager) { m.proxies = t } }
+
+// WithHashConcurrency sets how many password hashes may run at once
+// (default: DefaultHashMemory over the parameters' memory, 1–4).
+func WithHashConcurrency(n int) Option {
+	return func(m *Manager) { m.slots = make(chan struct{}, max(n, 1)) }
+}
+
 // New returns a Manager over the staff store.
 func New(store ladle.StaffStore, opts ...Option) *Manager {
 	m := &Manager{store: store, now: ladle.Now, params: DefaultParams, ttl: DefaultSessionTTL, logger: slog.Default()}
@@ -91,7 +134,58 @@ func New(store ladle.StaffStore, opts ...Option) *Manager {
 	if m.limiter == nil {
 		m.limiter = NewLimiter(DefaultMaxFailures, DefaultFailWindow, DefaultLimiterSize, m.now)
 	}
+	if m.deviceKey == nil {
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		m.deviceKey = deviceKey(raw[:])
+	}
+	// The dummy hash is made now, not by the first sign-in of a burst,
+	// where it would run outside the hash slots.
+	m.dummyHash()
+	if m.slots == nil {
+		m.slots = make(chan struct{}, defaultSlots(m.params))
+	}
 	return m
+}
+
+// defaultSlots is DefaultHashMemory over the memory of one hash, 1–4.
+func defaultSlots(p Params) int {
+	n := DefaultHashMemory / max(int(p.Memory)<<10, 1)
+	return min(max(n, 1), maxHashSlots)
+}
+
+// ClientIP is the address of the client that sent r, read through trusted
+// proxies (WithTrustedProxies).
+func (m *Manager) ClientIP(r *http.Request) string { return m.proxies.ClientIP(r) }
+
+// HashStats are the password-hash slots and what they saw.
+type HashStats struct {
+	Slots    int   // hashes allowed at once
+	InFlight int   // running now
+	Peak     int   // most ever running at once
+	Busy     int64 // sign-ins refused because every slot was taken
+}
+
+// HashStats returns the hash slots' numbers.
+func (m *Manager) HashStats() HashStats {
+	return HashStats{Slots: cap(m.slots), InFlight: int(m.hashing.Load()), Peak: int(m.peakHashing.Load()), Busy: m.busy.Load()}
+}
+
+// verify checks password against the encoded hash in one of the hash
+// slots; ran false when every slot is taken (nothing was checked).
+func (m *Manager) verify(password, encoded string) (match, ran bool, err error) {
+	select {
+	case m.slots <- struct{}{}:
+	default:
+		m.busy.Add(1)
+		return false, false, nil
+	}
+	n := m.hashing.Add(1)
+	for p := m.peakHashing.Load(); n > p && !m.peakHashing.CompareAndSwap(p, n); p = m.peakHashing.Load() {
+	}
+	defer func() { m.hashing.Add(-1); <-m.slots }()
+	match, err = VerifyPassword(password, encoded)
+	return match, true, err
 }
 
 // HashPassword hashes a new password with the manager's parameters.
@@ -99,59 +193,107 @@ func (m *Manager) HashPassword(password string) (string, error) {
 	return HashPassword(password, m.params)
 }
 
-// Authenticate checks an email and password from the client at ip.
-//
-// Outcomes: the user; rate_limited (KindRateLimited, Extra "retry_after" in
-// seconds) when the ip or the email has failed too often recently;
-// invalid_credentials (KindUnauthorized) for an unknown email or a wrong
-// password, indistinguishable in message and in time (an unknown email is
-// verified against a dummy hash); any other error is a storage failure.
+// Authenticate checks an email and password from the client at ip, from a
+// browser that is not a known device. AuthenticateRequest is the same for
+// an HTTP request: it reads the client address through trusted proxies and
+// the known-device cookie.
 func (m *Manager) Authenticate(ctx context.Context, ip, email, password string) (*ladle.User, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	keys := []string{"ip:" + ipKey(ip), "email:" + email}
-	for _, k := range keys {
-		if ok, wait := m.limiter.Allow(k); !ok {
-			secs := int(wait.Round(time.Second) / time.Second)
-			if secs < 1 {
-				secs = 1
-			}
-			return nil, &ladle.Error{Kind: ladle.KindRateLimited, Code: ladle.CodeRateLimited,
-				Message: "too many failed sign-in attempts; try again in " + humanWait(wait),
-				Extra:   map[string]any{"retry_after": secs}}
+	return m.authenticate(ctx, ip, nil, email, password)
+}
+
+// AuthenticateRequest checks an email and password posted in r.
+func (m *Manager) AuthenticateRequest(r *http.Request, email, password string) (*ladle.User, error) {
+	return m.authenticate(r.Context(), m.ClientIP(r), m.knownDevice(r), email, password)
+}
+
+// authenticate outcomes: the user; rate_limited (KindRateLimited, Extra
+// "retry_after" in seconds) when a limit is used up, or at once, with
+// retry_after 1, when every hash slot is busy; invalid_credentials
+// (KindUnauthorized) for an unknown email or a wrong password,
+// indistinguishable in message and in time (an unknown email is verified
+// against a dummy hash); any other error is a storage failure.
+//
+// The order matters: the attempt is counted against every limit before the
+// password is hashed (and given back if it was right), so a parallel burst
+// cannot get more guesses than the limits allow; a refused attempt costs no
+// hash and no database read.
+func (m *Manager) authenticate(ctx context.Context, ip string, device *deviceClaim, email, password string) (*ladle.User, error) {
+	email = normalizeLoginEmail(email)
+	addr := ipKey(ip)
+	// Limiter keys hold the email: a 16 KiB "email" must not make a 16 KiB
+	// key (no such address exists, so it fails the lookup anyway).
+	lkey := email
+	if len(lkey) > ladle.MaxEmailLen {
+		lkey = lkey[:ladle.MaxEmailLen]
+	}
+	var limits []Limit
+	if device != nil && device.Email == email {
+		limits = []Limit{{"device:" + device.Device, MaxFailuresPerDevice}}
+	} else {
+		limits = []Limit{
+			{"ip:" + addr, MaxFailuresPerAddress},
+			{"ipemail:" + addr + "|" + lkey, DefaultMaxFailures},
+			{"email:" + lkey, MaxFailuresPerEmail},
+		}
+	}
+	if ok, wait := m.limiter.Charge(limits...); !ok {
+		secs := max(int(wait.Round(time.Second)/time.Second), 1)
+		return nil, &ladle.Error{Kind: ladle.KindRateLimited, Code: ladle.CodeRateLimited,
+			Message: "too many failed sign-in attempts; try again in " + humanWait(wait),
+			Extra:   map[string]any{"retry_after": secs}}
+	}
+	refund := func() {
+		for _, l := range limits {
+			m.limiter.Refund(l.Key)
 		}
 	}
 	fail := func() (*ladle.User, error) {
-		for _, k := range keys {
-			m.limiter.Fail(k)
-		}
 		return nil, &ladle.Error{Kind: ladle.KindUnauthorized, Code: CodeInvalidCredentials,
 			Message: "email or password is incorrect"}
 	}
+	busy := func() (*ladle.User, error) {
+		refund() // nothing was checked
+		return nil, ladle.RateLimited(1, "the server is busy signing others in; try again in a second")
+	}
 
-	u, err := m.store.UserByEmail(ctx, email)
-	if err != nil && ladle.ErrorKind(err) != ladle.KindNotFound {
-		return nil, err
-	}
-	hash := ""
-	if u != nil {
-		hash = u.PasswordHash
-	}
-	ok, verr := VerifyPassword(password, hash)
-	if verr != nil {
-		// Unknown user or a malformed stored hash: spend the same time as a
-		// real verification so the response time does not say which.
-		if u != nil {
-			m.logger.Error("auth: stored password hash is malformed", "user_id", u.ID, "err", verr)
+	var u *ladle.User
+	// An address the input policy refuses cannot be a user's: no lookup
+	// (a NUL is an error on PostgreSQL), but the same dummy hash below.
+	if ladle.CheckEmail(email) == "" {
+		var err error
+		u, err = m.store.UserByEmail(ctx, email)
+		if err != nil && ladle.ErrorKind(err) != ladle.KindNotFound {
+			refund()
+			return nil, err
 		}
-		_, _ = VerifyPassword(password, m.dummyHash())
+	}
+	// Unknown user or a malformed stored hash: the dummy hash, so the
+	// response time does not say which.
+	hash, real := m.dummyHash(), false
+	if u != nil {
+		if _, _, _, err := decodeHash(u.PasswordHash); err != nil {
+			m.logger.Error("auth: stored password hash is malformed", "user_id", u.ID, "err", err)
+		} else {
+			hash, real = u.PasswordHash, true
+		}
+	}
+	ok, ran, _ := m.verify(password, hash)
+	if !ran {
+		return busy()
+	}
+	if !ok || !real {
 		return fail()
 	}
-	if !ok {
-		return fail()
+	// Right password: this attempt was no failure.
+	refund()
+	m.limiter.Reset("ipemail:" + addr + "|" + lkey)
+	if device != nil {
+		m.limiter.Reset("device:" + device.Device)
 	}
-	m.limiter.Reset("email:" + email)
 	return u, nil
 }
+
+func normalizeLoginEmail(email string) string { return ladle.NormalizeEmail(email) }
 
 // dummyHash is verified against when the user does not exist.
 func (m *Manager) dummyHash() string {

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,9 +107,9 @@ func TestAuthenticateRateLimitedPerEmail(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	for i := range DefaultMaxFailures {
+	for i := range MaxFailuresPerEmail {
 		// A different address each time: the email's own budget runs out.
-		ip := "10.0.1." + string(rune('1'+i))
+		ip := "10.0.1." + strconv.Itoa(i+1)
 		if _, err := f.m.Authenticate(ctx, ip, f.user.Email, "guess"); ladle.ErrorCode(err) != CodeInvalidCredentials {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
@@ -115,7 +117,7 @@ func TestAuthenticateRateLimitedPerEmail(t *testing.T) {
 	_, err := f.m.Authenticate(ctx, "10.0.9.9", f.user.Email, password)
 	var e *ladle.Error
 	if ladle.ErrorCode(err) != ladle.CodeRateLimited || ladle.ErrorKind(err) != ladle.KindRateLimited {
-		t.Fatalf("got %v, want rate_limited even with the right password", err)
+		t.Fatalf("got %v, want rate_limited for an unknown device, even with the right password", err)
 	}
 	e = err.(*ladle.Error)
 	if secs, _ := e.Extra["retry_after"].(int); secs != 15*60 {
@@ -127,12 +129,34 @@ func TestAuthenticateRateLimitedPerEmail(t *testing.T) {
 	}
 }
 
-func TestAuthenticateRateLimitedPerIP(t *testing.T) {
+func TestAuthenticateRateLimitedPerAddressAndEmail(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
 	for i := range DefaultMaxFailures {
-		email := "ghost" + string(rune('a'+i)) + "@example.com"
+		if _, err := f.m.Authenticate(ctx, "10.0.2.1", f.user.Email, "guess"); ladle.ErrorCode(err) != CodeInvalidCredentials {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	if _, err := f.m.Authenticate(ctx, "10.0.2.1:999", f.user.Email, password); ladle.ErrorCode(err) != ladle.CodeRateLimited {
+		t.Fatalf("got %v, want rate_limited", err)
+	}
+	// The same email from another address, and another email from the
+	// same address, still work: neither key alone was used up.
+	if _, err := f.m.Authenticate(ctx, "10.0.2.2", f.user.Email, password); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if _, err := f.m.Authenticate(ctx, "10.0.2.1", "ghost@example.com", "x"); ladle.ErrorCode(err) != CodeInvalidCredentials {
+		t.Fatalf("another email from the address: %v", err)
+	}
+}
+
+func TestAuthenticateRateLimitedPerIP(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for i := range MaxFailuresPerAddress {
+		email := "ghost" + strconv.Itoa(i) + "@example.com"
 		if _, err := f.m.Authenticate(ctx, "192.0.2.7:5123", email, "guess"); ladle.ErrorCode(err) != CodeInvalidCredentials {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
@@ -145,21 +169,202 @@ func TestAuthenticateRateLimitedPerIP(t *testing.T) {
 	}
 }
 
-func TestSuccessResetsTheEmailBudget(t *testing.T) {
+func TestSuccessIsNotCounted(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
 	for range DefaultMaxFailures - 1 {
 		_, _ = f.m.Authenticate(ctx, "10.1.0.1", f.user.Email, "typo")
 	}
-	if _, err := f.m.Authenticate(ctx, "10.2.0.1", f.user.Email, password); err != nil {
+	if _, err := f.m.Authenticate(ctx, "10.1.0.1", f.user.Email, password); err != nil {
 		t.Fatal(err)
 	}
+	// The (email, address) budget starts again after a success.
 	for range DefaultMaxFailures - 1 {
-		_, _ = f.m.Authenticate(ctx, "10.3.0.1", f.user.Email, "typo")
+		_, _ = f.m.Authenticate(ctx, "10.1.0.1", f.user.Email, "typo")
 	}
-	if _, err := f.m.Authenticate(ctx, "10.4.0.1", f.user.Email, password); err != nil {
+	if _, err := f.m.Authenticate(ctx, "10.1.0.1", f.user.Email, password); err != nil {
 		t.Fatalf("budget not reset by the successful login: %v", err)
+	}
+	// Successful sign-ins never use up an address's budget.
+	for range 2 * MaxFailuresPerAddress {
+		if _, err := f.m.Authenticate(ctx, "10.1.0.2", f.user.Email, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBurstIsChargedBeforeHashing: a parallel burst of wrong passwords for
+// one (email, address) gets exactly DefaultMaxFailures password checks; the
+// rest are refused without a hash.
+func TestBurstIsChargedBeforeHashing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.m = New(f.store, WithParams(TestParams), WithClock(f.clock.Now), WithHashConcurrency(64))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var checked, limited atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			_, err := f.m.Authenticate(ctx, "10.9.9.9", f.user.Email, "guess")
+			switch ladle.ErrorCode(err) {
+			case CodeInvalidCredentials:
+				checked.Add(1)
+			case ladle.CodeRateLimited:
+				limited.Add(1)
+			default:
+				t.Errorf("unexpected %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if checked.Load() != DefaultMaxFailures || limited.Load() != 64-DefaultMaxFailures {
+		t.Fatalf("%d passwords checked, %d refused; want %d checked", checked.Load(), limited.Load(), DefaultMaxFailures)
+	}
+}
+
+// TestHashSlotsAreBounded: when every hash slot is taken, a sign-in is
+// refused at once with Retry-After 1, and costs no budget.
+func TestHashSlotsAreBounded(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	if got := defaultSlots(DefaultParams); got != 2 {
+		t.Fatalf("default params get %d slots, want 2 (128 MiB / 64 MiB)", got)
+	}
+	m := New(f.store, WithParams(TestParams), WithClock(f.clock.Now), WithHashConcurrency(2))
+	m.slots <- struct{}{}
+	m.slots <- struct{}{}
+	for range 3 * DefaultMaxFailures {
+		_, err := m.Authenticate(ctx, "10.7.0.1", f.user.Email, password)
+		if ladle.ErrorCode(err) != ladle.CodeRateLimited || ladle.RetryAfter(err) != 1 {
+			t.Fatalf("all slots busy: %v", err)
+		}
+	}
+	if m.HashStats().Busy != 3*DefaultMaxFailures {
+		t.Fatalf("stats %+v", m.HashStats())
+	}
+	<-m.slots
+	if _, err := m.Authenticate(ctx, "10.7.0.1", f.user.Email, password); err != nil {
+		t.Fatalf("a slot free, budget untouched by busy refusals: %v", err)
+	}
+}
+
+// TestKnownDeviceIsNotLockedOut: once someone has used up the owner's email
+// and the address the owner shares with them, a browser the owner signed in
+// from before still signs in; a new browser, or another user's device
+// cookie, or a forged one, does not.
+func TestKnownDeviceIsNotLockedOut(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	proxies, _ := ParseTrustedProxies("127.0.0.1")
+	f.m = New(f.store, WithParams(TestParams), WithClock(f.clock.Now), WithTrustedProxies(proxies), WithSecret([]byte("0123456789abcdef0123456789abcdef")))
+	post := func(ip string, cookies ...*http.Cookie) (*httptest.ResponseRecorder, error) {
+		r := httptest.NewRequest("POST", "/admin/login", nil)
+		r.RemoteAddr = "127.0.0.1:40000"
+		r.Header.Set("X-Forwarded-For", ip)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		u, err := f.m.AuthenticateRequest(r, f.user.Email, password)
+		if err == nil {
+			f.m.RememberDevice(w, r, u.ID, u.Email)
+		}
+		return w, err
+	}
+	w, err := post("203.0.113.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var device *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == DeviceCookieName {
+			device = c
+		}
+	}
+	if device == nil || !device.HttpOnly || device.MaxAge <= 0 {
+		t.Fatalf("no device cookie: %v", w.Result().Cookies())
+	}
+	// The attacker: the owner's email from many addresses, including the
+	// owner's own.
+	for i := range 2 * MaxFailuresPerEmail {
+		ip := "198.51.100." + strconv.Itoa(i+1)
+		if i%3 == 0 {
+			ip = "203.0.113.10"
+		}
+		_, _ = f.m.Authenticate(ctx, ip, f.user.Email, "guess")
+	}
+	if _, err := post("203.0.113.10"); ladle.ErrorCode(err) != ladle.CodeRateLimited {
+		t.Fatalf("a new browser: %v, want rate_limited", err)
+	}
+	if _, err := post("203.0.113.10", device); err != nil {
+		t.Fatalf("the owner's known device: %v", err)
+	}
+	if _, err := post("198.51.100.1", device); err != nil {
+		t.Fatalf("the owner's known device on the attacker's network: %v", err)
+	}
+	forged := *device
+	forged.Value = device.Value[:len(device.Value)-2] + "AA"
+	if _, err := post("203.0.113.10", &forged); ladle.ErrorCode(err) != ladle.CodeRateLimited {
+		t.Fatalf("a forged device cookie: %v", err)
+	}
+	other := New(f.store, WithParams(TestParams), WithClock(f.clock.Now), WithSecret([]byte("another secret, another server!!")))
+	if other.knownDevice(requestWith(device, false)) != nil {
+		t.Fatal("a device cookie verified under another secret")
+	}
+	// The device's own budget is bounded too.
+	for range MaxFailuresPerDevice {
+		r := requestWith(device, false)
+		_, _ = f.m.AuthenticateRequest(r, f.user.Email, "guess")
+	}
+	if _, err := post("203.0.113.10", device); ladle.ErrorCode(err) != ladle.CodeRateLimited {
+		t.Fatalf("a device past its own budget: %v", err)
+	}
+	f.clock.Add(DeviceTTL)
+	if f.m.knownDevice(requestWith(device, false)) != nil {
+		t.Fatal("an expired device cookie is still known")
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	proxies, err := ParseTrustedProxies("10.0.0.0/8, 192.168.1.5 ,fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseTrustedProxies("10.0.0.0/33"); err == nil {
+		t.Fatal("bad CIDR accepted")
+	}
+	cases := []struct {
+		peer, xff, want string
+	}{
+		{"203.0.113.9:1234", "198.51.100.1", "203.0.113.9"},         // untrusted peer: header ignored
+		{"10.1.2.3:1234", "198.51.100.1", "198.51.100.1"},           // trusted proxy
+		{"10.1.2.3:1234", "6.6.6.6, 198.51.100.1", "198.51.100.1"},  // spoofed left entry ignored
+		{"10.1.2.3:1234", "198.51.100.1, 10.9.9.9", "198.51.100.1"}, // through two proxies
+		{"10.1.2.3:1234", "garbage, 10.9.9.9", "10.9.9.9"},          // unparsable: last trusted hop
+		{"10.1.2.3:1234", "", "10.1.2.3"},                           // no header
+		{"[fd00::1]:443", "2001:db8::7", "2001:db8::7"},             // IPv6
+		{"192.168.1.5:80", "::ffff:198.51.100.4", "198.51.100.4"},   // mapped
+		{"192.168.1.6:80", "198.51.100.4", "192.168.1.6"},           // not in the list
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := proxies.ClientIP(r); got != c.want {
+			t.Errorf("peer %s XFF %q: %s, want %s", c.peer, c.xff, got, c.want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.1.2.3:1"
+	r.Header.Set("X-Forwarded-For", "198.51.100.1")
+	if got := (TrustedProxies{}).ClientIP(r); got != "10.1.2.3" {
+		t.Errorf("no trusted proxies: %s", got)
 	}
 }
 

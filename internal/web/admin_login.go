@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 
@@ -39,7 +38,7 @@ func (s *server) handleLoginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := r.PostFormValue("email"), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	u, err := s.Auth.Authenticate(r.Context(), clientIP(r), email, password)
+	u, err := s.Auth.AuthenticateRequest(r, email, password)
 	if err != nil {
 		data := loginPage{page: page{Title: "Staff sign in"}, Email: email, Next: next}
 		var e *ladle.Error
@@ -63,6 +62,9 @@ func (s *server) handleLoginPost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// This browser is now a known device of u: a lockout of u's email by
+	// someone else does not apply to it (internal/auth/device.go).
+	s.Auth.RememberDevice(w, r, u.ID, u.Email)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -77,16 +79,4 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Warn("web: logout", "err", err)
 	}
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
-}
-
-// clientIP is the peer address. Forwarded headers are not trusted: a proxy
-// in front of Ladle should set RemoteAddr (e.g. a PROXY-protocol aware
-// listener) rather than have every client able to pick its own rate-limit
-// key.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
