@@ -127,7 +127,7 @@ func (s *server) bounded(h http.Handler) http.Handler {
 // its client's Limits.StreamsPerClient (429).
 func (s *server) stream(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		releaseClient, err := s.Limits.StreamsPerClient.Acquire(clientIP(r))
+		releaseClient, err := s.Limits.StreamsPerClient.Acquire(s.Auth.ClientIP(r)) // through --trusted-proxies
 		if err != nil {
 			limit.WriteShed(w, r, err)
 			return
