@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -87,16 +88,19 @@ func TestNATSOutage(t *testing.T) {
 			target.Listen = "127.0.0.1:0"
 		}
 		server := brokertest.OpenConfig(t, target)
-		addr := server.ClientURL()
-		if u, ok := cutScheme(addr); ok {
-			addr = u
+		su, err := url.Parse(server.ClientURL())
+		if err != nil {
+			t.Fatal(err)
 		}
-		p := startProxy(t, addr)
+		p := startProxy(t, su.Host)
 
 		h := newHarness(t, hopts{kind: kind, noStart: true})
 		// Our process reaches that server only through the proxy.
 		cfg := target
 		cfg.URL, cfg.DataDir, cfg.Listen = p.url(), "", ""
+		if su.User != nil { // the embedded server's token
+			cfg.Token = su.User.Username()
+		}
 		h.b = brokertest.OpenConfig(t, cfg)
 		h.startRelay()
 		h.startWorker()
@@ -139,13 +143,4 @@ func TestNATSOutage(t *testing.T) {
 		}
 
 	})
-}
-
-// cutScheme turns "nats://host:port" into "host:port".
-func cutScheme(u string) (string, bool) {
-	const pfx = "nats://"
-	if len(u) > len(pfx) && u[:len(pfx)] == pfx {
-		return u[len(pfx):], true
-	}
-	return u, false
 }
