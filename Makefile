@@ -12,7 +12,7 @@ SHELL := /bin/bash
 GO ?= go
 REPORT = $(GO) run ./internal/testenv/testreport
 RACE_PKGS = ./internal/ordering/... ./internal/httpapi/... ./internal/sqlstore/... ./internal/menucache/... \
-	./internal/worker/... ./internal/live/... ./internal/outbox/... ./internal/events/... ./internal/autoscale/...
+	./internal/worker/... ./internal/live/... ./internal/outbox/... ./internal/events/... ./internal/autoscale/... ./internal/campaign/...
 
 .PHONY: test run bench fmt vet
 test: fmt vet

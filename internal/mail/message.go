@@ -29,6 +29,10 @@ type Message struct {
 	HTML      string // HTML body; optional
 	MessageID string // without angle brackets: "local@domain"
 	Date      time.Time
+	// ListUnsubscribe, when set, is the https URL that unsubscribes the
+	// recipient: it goes out as List-Unsubscribe with
+	// List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058).
+	ListUnsubscribe string
 }
 
 // Envelope returns the bare SMTP envelope addresses of m.
@@ -74,6 +78,10 @@ func (m *Message) Bytes() ([]byte, error) {
 	h("Date", date.UTC().Format(time.RFC1123Z))
 	if id := messageIDText(m.MessageID); id != "" {
 		h("Message-ID", "<"+id+">")
+	}
+	if u := messageIDText(m.ListUnsubscribe); u != "" {
+		h("List-Unsubscribe", "<"+u+">")
+		h("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 	}
 	h("MIME-Version", "1.0")
 

@@ -266,6 +266,22 @@ func (s *Store) ClaimSends(ctx context.Context, c ladle.SendClaim) ([]ladle.Send
 	lease := ts(c.Now.Add(c.Lease))
 	var out []ladle.Send
 	err := s.withTx(ctx, func(tx *Tx) error {
+		// Every send checks the suppression list: claimable records of the
+		// range whose address is suppressed now are skipped, so someone who
+		// unsubscribes while the campaign is in flight is not mailed.
+		res, err := tx.ExecContext(ctx, `UPDATE campaign_sends SET status = 'skipped', reason = 'suppressed'
+			WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id >= $3 AND customer_id <= $4
+			AND status IN ('pending', 'sending') AND due_at <= $5
+			AND EXISTS (SELECT 1 FROM suppressions s WHERE s.restaurant_id = campaign_sends.restaurant_id AND s.email = campaign_sends.email)`,
+			c.RestaurantID, c.CampaignID, c.From, c.To, now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := countSends(ctx, tx, c.RestaurantID, c.CampaignID, 0, 0, n, now); err != nil {
+				return err
+			}
+		}
 		// Claimable: pending and due, or sending under a lease that ran out
 		// (due_at is the lease end). The inner SELECT takes the rows in id
 		// order; SKIP LOCKED lets two claimers of one range (a redelivery
@@ -367,16 +383,22 @@ func (s *Store) FinishSends(ctx context.Context, restaurantID int64, id string, 
 		if sent+failed+skipped == 0 {
 			return nil
 		}
-		t := true
-		_, err := tx.ExecContext(ctx, `UPDATE campaigns SET sent = sent + $3, failed = failed + $4, skipped = skipped + $5,
-			updated_at = $6,
-			status = CASE WHEN status = 'sending' AND enumerated = $7 AND sent + $3 + failed + $4 + skipped + $5 >= total
-				THEN 'done' ELSE status END,
-			finished_at = CASE WHEN status = 'sending' AND enumerated = $7 AND sent + $3 + failed + $4 + skipped + $5 >= total
-				THEN $6 ELSE finished_at END
-			WHERE restaurant_id = $1 AND id = $2`, restaurantID, id, sent, failed, skipped, now, t)
-		return err
+		return countSends(ctx, tx, restaurantID, id, sent, failed, skipped, now)
 	})
+}
+
+// countSends adds to a campaign's counts and moves an enumerated sending
+// campaign with nothing left to done.
+func countSends(ctx context.Context, tx *Tx, restaurantID int64, id string, sent, failed, skipped int64, now time.Time) error {
+	t := true
+	_, err := tx.ExecContext(ctx, `UPDATE campaigns SET sent = sent + $3, failed = failed + $4, skipped = skipped + $5,
+		updated_at = $6,
+		status = CASE WHEN status = 'sending' AND enumerated = $7 AND sent + $3 + failed + $4 + skipped + $5 >= total
+			THEN 'done' ELSE status END,
+		finished_at = CASE WHEN status = 'sending' AND enumerated = $7 AND sent + $3 + failed + $4 + skipped + $5 >= total
+			THEN $6 ELSE finished_at END
+		WHERE restaurant_id = $1 AND id = $2`, restaurantID, id, sent, failed, skipped, now, t)
+	return err
 }
 
 func truncate(s string, n int) string {

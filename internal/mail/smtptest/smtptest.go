@@ -37,7 +37,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	msgs     []Received
-	fail     []error // errors to return from the next DATA commands, in order
+	fail     []error            // errors to return from the next DATA commands, in order
+	failTo   map[string][]error // errors for DATA to one recipient, in order
 	notify   chan struct{}
 	onAccept func(Received)
 }
@@ -95,6 +96,17 @@ func (s *Server) Sessions() int64 { return s.sessions.Load() }
 func (s *Server) FailNext(errs ...error) {
 	s.mu.Lock()
 	s.fail = append(s.fail, errs...)
+	s.mu.Unlock()
+}
+
+// FailTo makes the next len(errs) DATA commands for the recipient to fail
+// with these errors in turn, whatever else is being sent at the time.
+func (s *Server) FailTo(to string, errs ...error) {
+	s.mu.Lock()
+	if s.failTo == nil {
+		s.failTo = map[string][]error{}
+	}
+	s.failTo[to] = append(s.failTo[to], errs...)
 	s.mu.Unlock()
 }
 
@@ -162,6 +174,11 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	s := ss.s
 	s.mu.Lock()
+	if errs := s.failTo[ss.to]; len(errs) > 0 {
+		s.failTo[ss.to] = errs[1:]
+		s.mu.Unlock()
+		return errs[0]
+	}
 	if len(s.fail) > 0 {
 		err := s.fail[0]
 		s.fail = s.fail[1:]

@@ -1,0 +1,449 @@
+package campaign_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/broker"
+	"github.com/ladle-dev/ladle/internal/broker/brokertest"
+	"github.com/ladle-dev/ladle/internal/campaign"
+	"github.com/ladle-dev/ladle/internal/mail"
+	"github.com/ladle-dev/ladle/internal/mail/smtptest"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/storetest"
+	"github.com/ladle-dev/ladle/internal/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// rig is a store with a seeded restaurant, a broker, an SMTP server and a
+// campaign service; senders are started by the test.
+type rig struct {
+	t      *testing.T
+	store  *sqlstore.Store
+	f      *storetest.Fixture
+	b      *broker.Broker
+	smtp   *smtptest.Server
+	svc    *campaign.Service
+	signer *campaign.Signer
+	lim    campaign.Limiter
+}
+
+func newRig(t *testing.T, db string) *rig {
+	t.Helper()
+	ctx := context.Background()
+	var u string
+	kind := brokertest.Embedded
+	switch db {
+	case "sqlite":
+		u = "sqlite:" + filepath.Join(t.TempDir(), "ladle.db")
+	case "postgres":
+		u = testenv.PostgresSchema(t)
+		kind = brokertest.External
+	}
+	st, err := sqlstore.Open(ctx, u, sqlstore.WithLogger(quiet), sqlstore.WithMaxConns(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, store: st, f: storetest.Seed(t, st), b: brokertest.Open(t, kind), smtp: smtptest.Start(t),
+		signer: campaign.NewSigner([]byte("test secret")), lim: campaign.NewLocalLimiter(10000)}
+	r.svc = campaign.NewService(st, r.b, quiet)
+	return r
+}
+
+// sender starts a sender on the rig's server and limiter.
+func (r *rig) sender(mod func(*campaign.SenderConfig)) *campaign.Sender {
+	r.t.Helper()
+	u, _ := url.Parse(r.smtp.URL() + "&pool=8")
+	tr, err := mail.NewSMTP(u)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg := campaign.SenderConfig{Store: r.store, Broker: r.b, Transport: tr, Limiter: r.lim,
+		From: "Bistro <news@bistro.example>", PublicURL: "https://ladle.example", Signer: r.signer, Logger: quiet,
+		BatchSize: 40, PageSize: 120, Chunk: 10, AckWait: 5 * time.Second, Lease: 5 * time.Second,
+		Backoff: []time.Duration{100 * time.Millisecond}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := campaign.NewSender(cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { s.Stop(); tr.Close() })
+	return s
+}
+
+// customers imports n opted-in customers c0000@example.com….
+func (r *rig) customers(n int) {
+	r.t.Helper()
+	var b strings.Builder
+	b.WriteString("email,name,marketing_opt_in\n")
+	for i := range n {
+		fmt.Fprintf(&b, "c%04d@example.com,Customer %d,true\n", i, i)
+	}
+	rep, err := campaign.Import(context.Background(), r.store, r.f.Restaurant.ID, strings.NewReader(b.String()), time.Now())
+	if err != nil || rep.Imported != int64(n) {
+		r.t.Fatalf("import: %+v %v", rep, err)
+	}
+}
+
+func (r *rig) create(name string) *ladle.Campaign {
+	r.t.Helper()
+	c, _, err := r.svc.Create(context.Background(), r.f.Restaurant.ID, campaign.Input{Name: name,
+		Subject: "Hello {{.Name}}", HTML: `<p>Hi {{.Name}}</p><a href="{{.UnsubscribeURL}}">unsubscribe</a>`,
+		Text: "Hi {{.Name}}\nUnsubscribe: {{.UnsubscribeURL}}"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return c
+}
+
+func (r *rig) waitStatus(id string, want ladle.CampaignStatus, timeout time.Duration) *ladle.Campaign {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := r.store.Campaign(context.Background(), r.f.Restaurant.ID, id)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if c.Status == want {
+			return c
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("campaign is %s (sent %d failed %d skipped %d of %d), want %s after %v",
+				c.Status, c.Sent, c.Failed, c.Skipped, c.Total, want, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// perRecipient counts the messages the server accepted per recipient.
+func (r *rig) perRecipient() map[string]int {
+	m := map[string]int{}
+	for _, msg := range r.smtp.Messages() {
+		m[msg.To]++
+	}
+	return m
+}
+
+func (r *rig) exactlyOnce(n int) {
+	r.t.Helper()
+	got := r.perRecipient()
+	if len(got) != n {
+		r.t.Errorf("%d recipients received mail, want %d", len(got), n)
+	}
+	for to, k := range got {
+		if k != 1 {
+			r.t.Errorf("%s received %d messages", to, k)
+		}
+	}
+}
+
+func TestSendReachesEveryoneOnce(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, db)
+			r.customers(300)
+			// Not opted in, and suppressed: neither is mailed.
+			_, err := r.store.ImportCustomers(context.Background(), r.f.Restaurant.ID,
+				[]ladle.CustomerImport{{Email: "nope@example.com", Name: "Nope"}}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.store.Suppress(context.Background(), r.f.Restaurant.ID, "c0007@example.com", ladle.SuppressComplaint, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			r.sender(nil)
+			r.sender(nil) // two workers share the consumer
+			c := r.create("spring")
+			if _, err := r.svc.Start(context.Background(), r.f.Restaurant.ID, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			done := r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+			if done.Total != 299 || done.Sent != 299 || done.Failed != 0 {
+				t.Fatalf("done: total %d sent %d failed %d skipped %d", done.Total, done.Sent, done.Failed, done.Skipped)
+			}
+			r.exactlyOnce(299)
+			msgs := r.smtp.Messages()
+			m := msgs[0]
+			if !strings.HasPrefix(m.MessageID, "c."+c.ID+".") || !strings.HasSuffix(m.MessageID, "@bistro.example") {
+				t.Errorf("Message-ID %q", m.MessageID)
+			}
+			lu := m.Header.Get("List-Unsubscribe")
+			if !strings.HasPrefix(lu, "<https://ladle.example/unsubscribe/") || m.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+				t.Errorf("List-Unsubscribe %q / %q", lu, m.Header.Get("List-Unsubscribe-Post"))
+			}
+			tok := strings.TrimSuffix(strings.TrimPrefix(lu, "<https://ladle.example/unsubscribe/"), ">")
+			rid, email, err := r.signer.Parse(tok)
+			if err != nil || rid != r.f.Restaurant.ID || email != m.To {
+				t.Errorf("token names %d %q (%v), want %d %q", rid, email, err, r.f.Restaurant.ID, m.To)
+			}
+			if !strings.HasPrefix(m.Subject, "Hello Customer ") {
+				t.Errorf("subject %q", m.Subject)
+			}
+		})
+	}
+}
+
+func TestPauseResumeNobodySkippedOrRepeated(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(400)
+	if err := r.lim.SetRate(context.Background(), "default", 400); err != nil {
+		t.Fatal(err)
+	}
+	r.sender(nil)
+	r.sender(nil)
+	ctx := context.Background()
+	c := r.create("pausable")
+	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.smtp.Wait(100, 10*time.Second)
+	if _, err := r.svc.Pause(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	time.Sleep(2 * time.Second)
+	before := r.smtp.Count()
+	time.Sleep(time.Second)
+	if after := r.smtp.Count(); after != before {
+		t.Fatalf("still sending 2 s after pause: %d then %d", before, after)
+	}
+	if before >= 400 {
+		t.Fatalf("everything went out before the pause took effect (%d)", before)
+	}
+	for _, m := range r.smtp.Messages() {
+		if m.At.After(paused.Add(2 * time.Second)) {
+			t.Errorf("message at %v, more than 2 s after pause", m.At.Sub(paused))
+		}
+	}
+	if _, err := r.svc.Resume(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	r.exactlyOnce(400)
+}
+
+func TestCancelStopsWithinTwoSeconds(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(300)
+	if err := r.lim.SetRate(context.Background(), "default", 100); err != nil {
+		t.Fatal(err)
+	}
+	r.sender(nil)
+	ctx := context.Background()
+	c := r.create("cancel me")
+	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.smtp.Wait(30, 10*time.Second)
+	if _, err := r.svc.Cancel(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := time.Now()
+	time.Sleep(3 * time.Second)
+	var last time.Time
+	for _, m := range r.smtp.Messages() {
+		if m.At.After(last) {
+			last = m.At
+		}
+	}
+	if d := last.Sub(cancelled); d > 2*time.Second {
+		t.Fatalf("last message %v after cancel", d)
+	}
+	if n := r.smtp.Count(); n >= 300 {
+		t.Fatalf("cancel did not stop anything: %d sent", n)
+	}
+	got, _ := r.store.Campaign(ctx, r.f.Restaurant.ID, c.ID)
+	if got.Status != ladle.CampaignCancelled {
+		t.Fatalf("status %s", got.Status)
+	}
+	r.exactlyOnce(r.smtp.Count())
+}
+
+func TestTransientRetriedPermanentFailed(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(50)
+	ctx := context.Background()
+	r.smtp.FailTo("c0003@example.com", &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "busy"},
+		&smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "full"})
+	r.smtp.FailTo("c0010@example.com", smtptest.ErrTemporary)
+	r.smtp.FailTo("c0020@example.com", smtptest.ErrPermanent) // 550 5.1.1: a hard bounce
+	r.smtp.FailTo("c0030@example.com", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "policy"})
+	r.sender(nil)
+	c := r.create("flaky")
+	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	if done.Sent != 48 || done.Failed != 2 {
+		t.Fatalf("sent %d failed %d, want 48 and 2", done.Sent, done.Failed)
+	}
+	got := r.perRecipient()
+	for _, to := range []string{"c0003@example.com", "c0010@example.com"} {
+		if got[to] != 1 {
+			t.Errorf("%s (transient replies) received %d", to, got[to])
+		}
+	}
+	failed, err := r.store.Sends(ctx, r.f.Restaurant.ID, c.ID, ladle.SendFailed, 0, 10)
+	if err != nil || len(failed) != 2 {
+		t.Fatalf("failed sends: %+v %v", failed, err)
+	}
+	if failed[0].Email != "c0020@example.com" || !strings.Contains(failed[0].Reason, "550") ||
+		failed[1].Email != "c0030@example.com" || !strings.Contains(failed[1].Reason, "554") {
+		t.Fatalf("failed: %+v", failed)
+	}
+	if why, _ := r.store.Suppressed(ctx, r.f.Restaurant.ID, "c0020@example.com"); why != ladle.SuppressHardBounce {
+		t.Errorf("hard bounce suppressed as %q", why)
+	}
+	if why, _ := r.store.Suppressed(ctx, r.f.Restaurant.ID, "c0030@example.com"); why != "" {
+		t.Errorf("policy rejection suppressed as %q", why)
+	}
+	// Retry in bulk: the 554 one goes out now, the hard bounce is skipped.
+	n, _, err := r.svc.RetryFailed(ctx, r.f.Restaurant.ID, c.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	done = r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	if done.Sent != 49 || done.Skipped != 1 || done.Failed != 0 {
+		t.Fatalf("after retry: sent %d skipped %d failed %d", done.Sent, done.Skipped, done.Failed)
+	}
+	r.exactlyOnce(49)
+}
+
+func TestUnsubscribedSkippedInFlight(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(200)
+	ctx := context.Background()
+	if err := r.lim.SetRate(ctx, "default", 200); err != nil {
+		t.Fatal(err)
+	}
+	r.sender(nil)
+	c := r.create("in flight")
+	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.smtp.Wait(20, 10*time.Second)
+	if err := r.store.Suppress(ctx, r.f.Restaurant.ID, "c0199@example.com", ladle.SuppressUnsubscribed, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	done := r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	if got := r.perRecipient()["c0199@example.com"]; got != 0 || done.Skipped != 1 {
+		t.Fatalf("unsubscribed mid-campaign received %d; skipped %d", got, done.Skipped)
+	}
+}
+
+func TestUnsubscribeToken(t *testing.T) {
+	s := campaign.NewSigner([]byte("k"))
+	tok := s.Token(7, "a@example.com")
+	if rid, email, err := s.Parse(tok); err != nil || rid != 7 || email != "a@example.com" {
+		t.Fatalf("parse: %d %q %v", rid, email, err)
+	}
+	for _, bad := range []string{tok[:len(tok)-1] + "A", "x" + tok, strings.Replace(tok, ".", "", 1), "",
+		campaign.NewSigner([]byte("other")).Token(7, "a@example.com")} {
+		if _, _, err := s.Parse(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestImportReport(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	ctx := context.Background()
+	csv := "email,name,marketing_opt_in,phone\n" +
+		"Ada@Example.com,Ada,true,+1 555 0100\n" +
+		"bob@example.com,Bob,false,\n" +
+		"not-an-email,X,true,\n" +
+		"eve@example.com,,true,\n" +
+		"mal@example.com,Mal\u202e,true,\n" +
+		"ada@example.com,Ada again,true,\n" +
+		"tim@example.com,Tim,maybe,\n" +
+		"short@example.com,Short\n"
+	rep, err := campaign.Import(ctx, r.store, r.f.Restaurant.ID, strings.NewReader(csv), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported != 2 || rep.Updated != 0 || rep.RejectedCount != 6 {
+		t.Fatalf("report: %+v", rep)
+	}
+	want := map[int64]string{4: "email", 5: "name is required", 6: "bidirectional", 7: "repeats line 2", 8: "marketing_opt_in", 9: "fields"}
+	for _, rj := range rep.Rejected {
+		if !strings.Contains(rj.Reason, want[rj.Row]) || want[rj.Row] == "" {
+			t.Errorf("row %d: %q", rj.Row, rj.Reason)
+		}
+	}
+	again, err := campaign.Import(ctx, r.store, r.f.Restaurant.ID, strings.NewReader(csv), time.Now())
+	if err != nil || again.Imported != 0 || again.Updated != 0 || again.Unchanged != 2 {
+		t.Fatalf("second import: %+v %v", again, err)
+	}
+	c, err := r.store.CustomerByEmail(ctx, r.f.Restaurant.ID, "ada@example.com")
+	if err != nil || c.Phone != "+15550100" || !c.MarketingOptIn || c.ConsentSource != ladle.ConsentImport {
+		t.Fatalf("ada: %+v %v", c, err)
+	}
+	for _, bad := range []string{"", "mail,name\n", "email,name,marketing_opt_in,color\n", "email,name,marketing_opt_in\n\"x,y\n"} {
+		if _, err := campaign.Import(ctx, r.store, r.f.Restaurant.ID, strings.NewReader(bad), time.Now()); ladle.ErrorKind(err) != ladle.KindInvalid {
+			t.Errorf("%q: %v, want invalid", bad, err)
+		}
+	}
+}
+
+func TestTemplatesRefuseHeaderInjection(t *testing.T) {
+	in := campaign.Input{Name: "x", Subject: "Hi\r\nBcc: all@example.com", HTML: "<p>x</p>", Text: "x"}
+	if errs := in.Validate(); errs["subject"] == "" {
+		t.Fatalf("subject with a line break accepted: %v", errs)
+	}
+	in = campaign.Input{Name: "x", Subject: "Hi {{.Nope}}", HTML: "<p>x</p>", Text: "x"}
+	if errs := in.Validate(); errs["subject"] == "" {
+		t.Fatalf("unknown field accepted: %v", errs)
+	}
+	// A name with a line break renders escaped in HTML and stays in the
+	// Subject header.
+	tpl, errs := campaign.ParseTemplates(&ladle.Campaign{Subject: "Hi {{.Name}}", HTML: "<b>{{.Name}}</b>", Text: "{{.Name}}"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var b strings.Builder
+	subject, html, _, err := tpl.Render(&b, campaign.Fields{Name: "<script>x</script>\r\nBcc: evil@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, "<script>") {
+		t.Errorf("html not escaped: %s", html)
+	}
+	m := &mail.Message{From: "a@example.com", To: "b@example.com", Subject: subject, Text: "x"}
+	raw, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "\r\nBcc:") {
+		t.Errorf("header injected:\n%s", raw)
+	}
+}
+
+var _ = sync.Mutex{}

@@ -1,0 +1,537 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/broker"
+	lmail "github.com/ladle-dev/ladle/internal/mail"
+)
+
+// SenderConfig configures a Sender. Store, Broker, Transport, Limiter, From
+// and Signer are required.
+type SenderConfig struct {
+	Store  Store
+	Broker *broker.Broker
+	// Transport sends campaign mail. Give it a pool of its own (a second
+	// mail.Open of the same URL), so campaign sends never hold the
+	// connections receipts need.
+	Transport lmail.Transport
+	Limiter   Limiter
+	// Route names the sending route in the limiter (default "default").
+	Route string
+	From  string // "Name <addr@domain>"; its domain also names Message-IDs
+	// PublicURL is the https base of unsubscribe links.
+	PublicURL string
+	Signer    *Signer
+	Logger    *slog.Logger
+
+	// Concurrency is how many batches this process works on at once
+	// (default 4); each sends up to Chunk messages at a time.
+	Concurrency int
+	// BatchSize is recipients per batch message (default 100); PageSize
+	// the records one fan-out step enumerates (default 2000); Chunk the
+	// most sends claimed and booked at once (default 25; smaller at low
+	// rates so a second never runs ahead of the rate by much).
+	BatchSize, PageSize, Chunk int
+	// Lease is how long a claim holds before another worker may take the
+	// records over (default 2 min; it must outlast a chunk's sending).
+	Lease time.Duration
+	// AckWait is the broker's redelivery time for a dead worker's batch
+	// (default 30 s).
+	AckWait time.Duration
+	// StateTTL bounds how old the campaign status a worker acts on may be
+	// (default 1 s).
+	StateTTL time.Duration
+	// SendTimeout bounds one SMTP send (default 30 s).
+	SendTimeout time.Duration
+	// MaxAttempts is how many transient failures a send gets before it is
+	// failed (default 8); Backoff the waits between them.
+	MaxAttempts int
+	Backoff     []time.Duration
+	// SlowFor is how long a transient reply slows the route (default 10 s).
+	SlowFor time.Duration
+	// Fault, if set, is called after each chunk's sends were accepted and
+	// before their outcomes are recorded; an error makes the worker stop
+	// right there as if it died (crash tests).
+	Fault func() error
+}
+
+// DefaultBackoff is SenderConfig.Backoff's default.
+var DefaultBackoff = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute}
+
+// Sender is the worker side: it consumes campaign work. Start/Stop.
+type Sender struct {
+	cfg    SenderConfig
+	log    *slog.Logger
+	domain string
+
+	mu    sync.Mutex
+	cache map[string]*campaignState
+
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	sent   atomic.Int64
+	failed atomic.Int64
+}
+
+// campaignState is what a worker knows of a campaign: its status (at most
+// StateTTL old), templates and restaurant name.
+type campaignState struct {
+	mu         sync.Mutex
+	status     ladle.CampaignStatus
+	generation int64
+	checked    time.Time
+	tpl        *Templates
+	restaurant string
+}
+
+// NewSender checks cfg and fills in defaults.
+func NewSender(cfg SenderConfig) (*Sender, error) {
+	if cfg.Store == nil || cfg.Broker == nil || cfg.Transport == nil || cfg.Limiter == nil || cfg.Signer == nil {
+		return nil, errors.New("campaign: sender needs a store, broker, transport, limiter and signer")
+	}
+	from, err := mail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("campaign: from address %q: %w", cfg.From, err)
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.Concurrency, 4)
+	def(&cfg.BatchSize, 100)
+	def(&cfg.PageSize, 2000)
+	def(&cfg.Chunk, 25)
+	def(&cfg.MaxAttempts, 8)
+	defd(&cfg.Lease, 2*time.Minute)
+	defd(&cfg.AckWait, 30*time.Second)
+	defd(&cfg.StateTTL, time.Second)
+	defd(&cfg.SendTimeout, 30*time.Second)
+	defd(&cfg.SlowFor, 10*time.Second)
+	if len(cfg.Backoff) == 0 {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.Route == "" {
+		cfg.Route = "default"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	return &Sender{cfg: cfg, log: cfg.Logger.With("component", "campaign-sender"),
+		domain: from.Address[strings.LastIndexByte(from.Address, '@')+1:], cache: map[string]*campaignState{}}, nil
+}
+
+// Stats returns the sends this process recorded as sent and failed.
+func (s *Sender) Stats() (sent, failed int64) { return s.sent.Load(), s.failed.Load() }
+
+// Start consumes campaign work until Stop. An unreachable broker is
+// retried in the background.
+func (s *Sender) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = cancel
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.run(ctx) }()
+	go func() { defer s.wg.Done(); s.schedule(ctx) }()
+	return nil
+}
+
+// Stop stops fetching and waits for the batches in hand: each ends at its
+// next chunk boundary, recording what it sent.
+func (s *Sender) Stop() {
+	if s.stop != nil {
+		s.stop()
+		s.wg.Wait()
+	}
+}
+
+func (s *Sender) run(ctx context.Context) {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		cons, err = s.cfg.Broker.Consumer(ctx, jetstream.ConsumerConfig{
+			Durable:       ConsumerName,
+			FilterSubject: s.cfg.Broker.Subject(Subject),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       s.cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: 256,
+		})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("campaign consumer unavailable; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.Concurrency))
+	if err != nil {
+		s.log.Error("campaign consumer", "err", err)
+		return
+	}
+	go func() { <-ctx.Done(); it.Stop() }()
+	msgs := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range s.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range msgs {
+				s.handle(ctx, m)
+			}
+		}()
+	}
+	for {
+		m, err := it.Next()
+		if err != nil {
+			break
+		}
+		msgs <- m
+	}
+	close(msgs)
+	wg.Wait()
+}
+
+// schedule starts scheduled campaigns when due (every process looks; the
+// move to sending is atomic, so one wins).
+func (s *Sender) schedule(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	svc := NewService(s.cfg.Store, s.cfg.Broker, s.log)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		due, err := s.cfg.Store.DueCampaigns(ctx, ladle.Now(), 10)
+		if err != nil {
+			continue
+		}
+		for _, c := range due {
+			if _, err := svc.Start(ctx, c.RestaurantID, c.ID); err != nil && ladle.ErrorCode(err) != ladle.CodeInvalidTransition {
+				s.log.Warn("start scheduled campaign", "campaign", c.ID, "err", err)
+			}
+		}
+	}
+}
+
+func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
+	var w work
+	if err := json.Unmarshal(m.Data(), &w); err != nil || w.Campaign == "" || w.Restaurant <= 0 {
+		s.log.Error("undecodable campaign message; dropping it", "err", err)
+		_ = m.Term()
+		return
+	}
+	var delay time.Duration
+	var err error
+	switch w.Kind {
+	case "fanout":
+		err = s.fanout(ctx, w)
+	case "batch":
+		delay, err = s.batch(ctx, m, w)
+	default:
+		_ = m.Term()
+		return
+	}
+	switch {
+	case errors.Is(err, errCrashed):
+		return // as if the process died: no ack, no nak
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.Warn("campaign work failed; retrying", "kind", w.Kind, "campaign", w.Campaign, "err", err)
+		}
+		_ = m.NakWithDelay(time.Second)
+	case delay > 0:
+		_ = m.NakWithDelay(delay)
+	default:
+		_ = m.Ack()
+	}
+}
+
+var errCrashed = errors.New("campaign: injected crash")
+
+// fanout enumerates one page (if the cursor is there) and publishes the
+// page's pending records as batches, then the next fan-out step.
+func (s *Sender) fanout(ctx context.Context, w work) error {
+	store := s.cfg.Store
+	c, err := store.Campaign(ctx, w.Restaurant, w.Campaign)
+	if err != nil {
+		if ladle.ErrorKind(err) == ladle.KindNotFound {
+			return nil
+		}
+		return err
+	}
+	if c.Status != ladle.CampaignSending || w.Generation < c.Generation {
+		return nil // paused, cancelled, done, or a newer generation took over
+	}
+	if w.After == c.Cursor && !c.Enumerated {
+		if c, err = store.EnumerateRecipients(ctx, w.Restaurant, w.Campaign, w.After, s.cfg.PageSize, ladle.Now()); err != nil {
+			return err
+		}
+	}
+	ids, err := store.SendIDs(ctx, w.Restaurant, w.Campaign, w.After, c.Cursor,
+		[]ladle.SendStatus{ladle.SendPending, ladle.SendSending}, s.cfg.PageSize)
+	if err != nil {
+		return err
+	}
+	var out []work
+	for i := 0; i < len(ids); i += s.cfg.BatchSize {
+		part := ids[i:min(i+s.cfg.BatchSize, len(ids))]
+		out = append(out, work{Kind: "batch", Restaurant: w.Restaurant, Campaign: w.Campaign, Generation: w.Generation,
+			From: part[0], To: part[len(part)-1], Count: len(part)})
+	}
+	next := c.Cursor
+	if len(ids) == s.cfg.PageSize {
+		next = ids[len(ids)-1]
+	}
+	if next < c.Cursor || !c.Enumerated {
+		out = append(out, work{Kind: "fanout", Restaurant: w.Restaurant, Campaign: w.Campaign, Generation: w.Generation, After: next})
+	}
+	return publish(ctx, s.cfg.Broker, out)
+}
+
+// state returns the campaign's state, read again when older than StateTTL.
+func (s *Sender) state(ctx context.Context, rid int64, id string) (*campaignState, ladle.CampaignStatus, error) {
+	key := strconv.FormatInt(rid, 10) + "/" + id
+	s.mu.Lock()
+	st := s.cache[key]
+	if st == nil {
+		if len(s.cache) > 1000 {
+			s.cache = map[string]*campaignState{}
+		}
+		st = &campaignState{}
+		s.cache[key] = st
+	}
+	s.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.tpl != nil && time.Since(st.checked) < s.cfg.StateTTL {
+		return st, st.status, nil
+	}
+	c, err := s.cfg.Store.Campaign(ctx, rid, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if st.tpl == nil {
+		tpl, errs := ParseTemplates(c)
+		if len(errs) > 0 {
+			return nil, "", fmt.Errorf("campaign %s: templates: %v", id, errs)
+		}
+		r, err := s.cfg.Store.RestaurantByID(ctx, rid)
+		if err != nil {
+			return nil, "", err
+		}
+		st.tpl, st.restaurant = tpl, r.Name
+	}
+	st.status, st.generation, st.checked = c.Status, c.Generation, time.Now()
+	return st, st.status, nil
+}
+
+// batch works through one batch message, a chunk at a time. It returns a
+// delay when records of the range are waiting (a transient retry's
+// backoff, or a lease of a worker presumed alive).
+func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Duration, error) {
+	left := w.Count
+	lastProgress := time.Now()
+	var buf strings.Builder
+	for left > 0 {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		st, status, err := s.state(ctx, w.Restaurant, w.Campaign)
+		if err != nil {
+			if ladle.ErrorKind(err) == ladle.KindNotFound {
+				return 0, nil
+			}
+			return 0, err
+		}
+		if status != ladle.CampaignSending {
+			return 0, nil // the records stay pending; a resume republishes them
+		}
+		if time.Since(lastProgress) > s.cfg.AckWait/3 {
+			_ = m.InProgress()
+			lastProgress = time.Now()
+		}
+		n := min(left, s.chunk(ctx))
+		// Book the chunk first, so a record is leased only while it is
+		// being sent, not while it waits for its turn.
+		wait, err := s.cfg.Limiter.Reserve(ctx, s.cfg.Route, n)
+		if err != nil {
+			return 0, err
+		}
+		if wait > 0 {
+			if wait > s.cfg.AckWait/3 {
+				_ = m.InProgress()
+				lastProgress = time.Now()
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			// The wait may have been long: look at the status again.
+			if _, status, err = s.state(ctx, w.Restaurant, w.Campaign); err != nil || status != ladle.CampaignSending {
+				return 0, err
+			}
+		}
+		now := ladle.Now()
+		sends, err := s.cfg.Store.ClaimSends(ctx, ladle.SendClaim{RestaurantID: w.Restaurant, CampaignID: w.Campaign,
+			From: w.From, To: w.To, Limit: n, Now: now, Lease: s.cfg.Lease})
+		if err != nil {
+			return 0, err
+		}
+		if len(sends) == 0 {
+			break
+		}
+		left -= len(sends)
+		results := s.sendAll(ctx, st, w, sends, &buf)
+		if s.cfg.Fault != nil {
+			if err := s.cfg.Fault(); err != nil {
+				return 0, errCrashed
+			}
+		}
+		// Record the outcomes even if we are stopping: they happened.
+		if err := s.finish(context.WithoutCancel(ctx), w, results); err != nil {
+			return 0, err
+		}
+		if len(sends) < n {
+			break
+		}
+	}
+	due, found, err := s.cfg.Store.NextDue(ctx, w.Restaurant, w.Campaign, w.From, w.To)
+	if err != nil || !found {
+		return 0, err
+	}
+	if d := time.Until(due); d > 0 {
+		return d + 10*time.Millisecond, nil
+	}
+	return 10 * time.Millisecond, nil // claimable now (e.g. a lease just ran out): go again
+}
+
+// chunk is how many sends to book at once: Chunk, but at most a twentieth
+// of the rate (so at 20/s one at a time), at least one.
+func (s *Sender) chunk(ctx context.Context) int {
+	rate, err := s.cfg.Limiter.Rate(ctx, s.cfg.Route)
+	if err != nil || rate <= 0 {
+		return 1
+	}
+	return max(1, min(s.cfg.Chunk, int(rate/20)))
+}
+
+func (s *Sender) finish(ctx context.Context, w work, results []ladle.SendResult) error {
+	var err error
+	for attempt := range 5 {
+		if err = s.cfg.Store.FinishSends(ctx, w.Restaurant, w.Campaign, results, ladle.Now()); err == nil {
+			for _, r := range results {
+				switch r.Status {
+				case ladle.SendSent:
+					s.sent.Add(1)
+				case ladle.SendFailed:
+					s.failed.Add(1)
+				}
+			}
+			return nil
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	// The records stay "sending" until their lease ends and are then sent
+	// again: the exactly-once window (see the package comment).
+	return err
+}
+
+func (s *Sender) sendAll(ctx context.Context, st *campaignState, w work, sends []ladle.Send, buf *strings.Builder) []ladle.SendResult {
+	results := make([]ladle.SendResult, len(sends))
+	msgs := make([]*lmail.Message, len(sends))
+	for i, sd := range sends {
+		results[i].CustomerID = sd.CustomerID
+		unsub := s.cfg.PublicURL + "/unsubscribe/" + s.cfg.Signer.Token(w.Restaurant, sd.Email)
+		subject, html, text, err := st.tpl.Render(buf, Fields{Name: sd.Name, Email: sd.Email, Restaurant: st.restaurant, UnsubscribeURL: unsub})
+		if err != nil {
+			results[i].Status, results[i].Reason = ladle.SendFailed, "render: "+err.Error()
+			continue
+		}
+		msgs[i] = &lmail.Message{From: s.cfg.From, To: lmail.Address(sd.Name, sd.Email), Subject: subject,
+			HTML: html, Text: text, Date: ladle.Now(), ListUnsubscribe: unsub,
+			MessageID: "c." + w.Campaign + "." + strconv.FormatInt(sd.CustomerID, 10) + "@" + s.domain}
+	}
+	var wg sync.WaitGroup
+	for i := range sends {
+		if msgs[i] == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
+			err := s.cfg.Transport.Send(sctx, msgs[i])
+			cancel()
+			s.classify(ctx, &results[i], sends[i], err)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// classify turns a send's error into its outcome.
+func (s *Sender) classify(ctx context.Context, r *ladle.SendResult, sd ladle.Send, err error) {
+	if err == nil {
+		r.Status = ladle.SendSent
+		return
+	}
+	reason := err.Error()
+	if lmail.IsPermanent(err) {
+		r.Status, r.Reason = ladle.SendFailed, reason
+		if hardBounce(err) {
+			r.Suppress = ladle.SuppressHardBounce
+		}
+		return
+	}
+	// Transient (4xx, a dropped connection, a timeout): slow the route and
+	// try again later, up to MaxAttempts.
+	_ = s.cfg.Limiter.Slow(ctx, s.cfg.Route, s.cfg.SlowFor)
+	if sd.Attempts >= s.cfg.MaxAttempts {
+		r.Status, r.Reason = ladle.SendFailed, fmt.Sprintf("gave up after %d attempts: %s", sd.Attempts, reason)
+		return
+	}
+	r.Status, r.Reason = ladle.SendPending, reason
+	r.RetryAt = ladle.Now().Add(s.cfg.Backoff[min(sd.Attempts-1, len(s.cfg.Backoff)-1)])
+}
+
+// hardBounce reports a permanent reply about the mailbox itself (it does
+// not exist, or the address is bad): such an address is suppressed. Other
+// 5xx replies (policy, content, size) fail the send but keep the address.
+func hardBounce(err error) bool {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 1 || se.Code == 550 && se.EnhancedCode[0] == 0 ||
+			se.Code == 551 || se.Code == 553
+	}
+	return errors.Is(err, lmail.ErrBadAddress)
+}

@@ -1,0 +1,318 @@
+// Package campaign runs email campaigns: audiences and CSV import, the
+// lifecycle (draft → scheduled → sending ⇄ paused → done, or cancelled),
+// the fan-out of recipients through JetStream and the sending itself, with
+// a rate per sending route shared by every process, one-click unsubscribe
+// and live progress.
+//
+// How a campaign is sent. Start moves the campaign to sending and
+// publishes one "fan-out" message. Its handler (any worker process)
+// enumerates the next page of the audience into durable send records
+// (one per recipient, pending) and publishes them as batch messages of
+// BatchSize recipients, naming only ids (restaurant, campaign, a range of
+// customer ids), then publishes the fan-out message for the next page. A
+// batch handler claims the range's records a chunk at a time (pending →
+// sending under a lease), books the chunk with the rate limiter, sends each
+// through SMTP and records the outcomes (sent, failed + reason, skipped +
+// why, or pending again for a transient reply) in one transaction per
+// chunk. Workers act on what the database says: a message cannot make
+// Ladle mail anyone who is not a pending record of a sending campaign.
+//
+// Exactly once, and its one window. A record is marked sent only after
+// the SMTP server accepted the message. If the process dies after the
+// server accepted and before the chunk's outcomes committed, those
+// records are still "sending"; when their lease ends they are claimed
+// again and sent again. So a kill -9 can duplicate at most the messages of
+// the chunks that process had in flight (Concurrency × Chunk), and each
+// duplicate carries the same Message-ID (campaign, customer), which
+// receivers use to drop copies. Nobody is skipped: a record leaves
+// pending/sending only with an outcome.
+//
+// Pause, resume, cancel. Every batch handler reads its campaign's status
+// from the database at most StateTTL (1 s) old before every chunk, so a
+// pause or cancel stops every process within StateTTL plus one chunk's
+// sending. Resume (and a bulk retry of failed sends) moves to a new
+// generation and publishes the fan-out again from the first customer; it
+// re-publishes the records still pending, and the claim makes any
+// overlap with batches of the old generation harmless.
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/broker"
+)
+
+// Store is what the package needs of storage.
+type Store interface {
+	ladle.CampaignStore
+	RestaurantByID(ctx context.Context, id int64) (*ladle.Restaurant, error)
+}
+
+// Subject is the event type campaign work is published under (on the
+// broker's stream, subject prefix + ".campaign.work"); it has a consumer
+// of its own, so campaign work never waits in line with receipts.
+const Subject = "campaign.work"
+
+// ConsumerName is the durable consumer of campaign work.
+const ConsumerName = "campaign-sender"
+
+// work is a campaign message. It names ids only.
+type work struct {
+	Kind       string `json:"k"` // "fanout" or "batch"
+	Restaurant int64  `json:"r"`
+	Campaign   string `json:"c"`
+	Generation int64  `json:"g"`
+	After      int64  `json:"a,omitempty"` // fanout: customers after this id
+	From       int64  `json:"lo,omitempty"`
+	To         int64  `json:"hi,omitempty"`
+	Count      int    `json:"n,omitempty"` // batch: records in the range when published
+}
+
+// Service is the staff-facing side: create, start, pause, resume, cancel,
+// retry, progress. It publishes; Sender (worker role) does the work.
+type Service struct {
+	store  Store
+	broker *broker.Broker
+	now    ladle.Clock
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	samples map[string][]sample // campaign id → recent progress samples
+}
+
+type sample struct {
+	at   time.Time
+	done int64
+}
+
+// NewService returns a service publishing to b.
+func NewService(store Store, b *broker.Broker, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, broker: b, now: ladle.Now, log: log, samples: map[string][]sample{}}
+}
+
+// Input is a new campaign.
+type Input struct {
+	Name     string         `json:"name"`
+	Subject  string         `json:"subject"`
+	HTML     string         `json:"html"`
+	Text     string         `json:"text"`
+	Audience ladle.Audience `json:"audience"`
+}
+
+// Validate checks the input (templates included).
+func (in *Input) Validate() map[string]string {
+	errs := in.Audience.Validate()
+	for field, v := range map[string]struct {
+		s   string
+		max int
+	}{"name": {in.Name, 200}, "subject": {in.Subject, 500}} {
+		if strings.TrimSpace(v.s) == "" {
+			errs[field] = "is required"
+		} else if msg := checkText(v.s, v.max); msg != "" {
+			errs[field] = msg
+		}
+	}
+	if strings.TrimSpace(in.Text) == "" {
+		errs["text"] = "is required (the plain-text part)"
+	}
+	for field, s := range map[string]string{"html": in.HTML, "text": in.Text} {
+		if len(s) > 512<<10 {
+			errs[field] = "must be at most 512 KiB"
+		}
+	}
+	if len(errs) == 0 {
+		_, terrs := ParseTemplates(&ladle.Campaign{Subject: in.Subject, HTML: in.HTML, Text: in.Text})
+		for k, v := range terrs {
+			errs[k] = v
+		}
+	}
+	return errs
+}
+
+// Create stores a draft and returns it with the audience's current size.
+func (s *Service) Create(ctx context.Context, restaurantID int64, in Input) (*ladle.Campaign, int64, error) {
+	if errs := in.Validate(); len(errs) > 0 {
+		return nil, 0, &ladle.Error{Kind: ladle.KindInvalid, Code: ladle.CodeValidation,
+			Message: "the campaign is not valid", Fields: errs}
+	}
+	c := &ladle.Campaign{ID: uuid.Must(uuid.NewV7()).String(), RestaurantID: restaurantID, Name: in.Name,
+		Subject: in.Subject, HTML: in.HTML, Text: in.Text, Audience: in.Audience}
+	if err := s.store.CreateCampaign(ctx, c); err != nil {
+		return nil, 0, err
+	}
+	n, err := s.store.AudienceSize(ctx, restaurantID, c.Audience, s.now())
+	return c, n, err
+}
+
+// Start sends a draft (or a scheduled campaign) now.
+func (s *Service) Start(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error) {
+	return s.moveAndPublish(ctx, restaurantID, id, ladle.CampaignSending)
+}
+
+// Resume continues a paused campaign.
+func (s *Service) Resume(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error) {
+	c, err := s.store.Campaign(ctx, restaurantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status != ladle.CampaignPaused {
+		return nil, ladle.Errorf(ladle.KindConflict, ladle.CodeInvalidTransition, "only a paused campaign can be resumed (it is %s)", c.Status)
+	}
+	return s.moveAndPublish(ctx, restaurantID, id, ladle.CampaignSending)
+}
+
+// Pause pauses a sending (or scheduled) campaign.
+func (s *Service) Pause(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error) {
+	return s.store.MoveCampaign(ctx, restaurantID, id, ladle.CampaignPaused, s.now())
+}
+
+// Cancel cancels a campaign that is not done.
+func (s *Service) Cancel(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error) {
+	return s.store.MoveCampaign(ctx, restaurantID, id, ladle.CampaignCancelled, s.now())
+}
+
+// Schedule schedules a draft for at; the sender starts it when due.
+func (s *Service) Schedule(ctx context.Context, restaurantID int64, id string, at time.Time) (*ladle.Campaign, error) {
+	return s.store.ScheduleCampaign(ctx, restaurantID, id, at)
+}
+
+// RetryFailed puts every failed send of the campaign back to pending and
+// sends them again.
+func (s *Service) RetryFailed(ctx context.Context, restaurantID int64, id string) (int64, *ladle.Campaign, error) {
+	n, c, err := s.store.RetryFailed(ctx, restaurantID, id, s.now())
+	if err != nil || n == 0 || c.Status != ladle.CampaignSending {
+		return n, c, err
+	}
+	return n, c, s.publishFanout(ctx, c)
+}
+
+func (s *Service) moveAndPublish(ctx context.Context, restaurantID int64, id string, to ladle.CampaignStatus) (*ladle.Campaign, error) {
+	c, err := s.store.MoveCampaign(ctx, restaurantID, id, to, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publishFanout(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// publishFanout publishes the first fan-out message of the campaign's
+// generation. If it fails the campaign is sending with nothing queued:
+// the caller gets a 503 and starting again (pause, resume) republishes.
+func (s *Service) publishFanout(ctx context.Context, c *ladle.Campaign) error {
+	w := work{Kind: "fanout", Restaurant: c.RestaurantID, Campaign: c.ID, Generation: c.Generation}
+	if err := publish(ctx, s.broker, []work{w}); err != nil {
+		return ladle.Unavailable(err, 2, "the campaign is %s but its work could not be queued; pause and resume it to retry", c.Status)
+	}
+	return nil
+}
+
+func msgID(w work) string {
+	switch w.Kind {
+	case "fanout":
+		return "cf:" + w.Campaign + ":" + strconv.FormatInt(w.Generation, 10) + ":" + strconv.FormatInt(w.After, 10)
+	default:
+		return "cb:" + w.Campaign + ":" + strconv.FormatInt(w.Generation, 10) + ":" + strconv.FormatInt(w.From, 10)
+	}
+}
+
+// publish publishes the messages asynchronously and waits for every ack:
+// one fsync round for the lot on the broker, not one per message.
+func publish(ctx context.Context, b *broker.Broker, ws []work) error {
+	if err := b.Ready(ctx); err != nil {
+		return err
+	}
+	js := b.JetStream()
+	subject := b.Subject(Subject)
+	var acks []func() error
+	for _, w := range ws {
+		data, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(nats.MsgIdHdr, msgID(w))
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, func() error {
+			select {
+			case <-f.Ok():
+				return nil
+			case err := <-f.Err():
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("campaign: publish: no ack in 10s")
+			}
+		})
+	}
+	for _, wait := range acks {
+		if err := wait(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Progress is a campaign with its sending rate and time left.
+type Progress struct {
+	*ladle.Campaign
+	Pending       int64   `json:"pending"`
+	RatePerSecond float64 `json:"rate_per_second"`
+	// SecondsLeft is the pending count at the current rate (0 when not
+	// sending or no rate yet).
+	SecondsLeft float64 `json:"seconds_left"`
+}
+
+// Progress returns the campaign with its rate over the last ~10 s as this
+// process observed it (each call is a sample; the page polls every second).
+func (s *Service) Progress(ctx context.Context, restaurantID int64, id string) (*Progress, error) {
+	c, err := s.store.Campaign(ctx, restaurantID, id)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	done := c.Sent + c.Failed + c.Skipped
+	s.mu.Lock()
+	ss := append(s.samples[id], sample{now, done})
+	for len(ss) > 1 && now.Sub(ss[0].at) > 10*time.Second {
+		ss = ss[1:]
+	}
+	if len(ss) > 30 {
+		ss = ss[len(ss)-30:]
+	}
+	s.samples[id] = ss
+	if len(s.samples) > 1000 { // bound: forget everything rather than grow
+		s.samples = map[string][]sample{id: ss}
+	}
+	first := ss[0]
+	s.mu.Unlock()
+	p := &Progress{Campaign: c, Pending: c.Pending()}
+	if span := now.Sub(first.at).Seconds(); span >= 0.5 && c.Status == ladle.CampaignSending {
+		p.RatePerSecond = math.Round(float64(done-first.done)/span*10) / 10
+		if p.RatePerSecond > 0 {
+			p.SecondsLeft = math.Ceil(float64(p.Pending) / p.RatePerSecond)
+		}
+	}
+	return p, nil
+}
