@@ -198,6 +198,11 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 	if err := sys.Relay.Start(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(&outbox.Collector{Relay: sys.Relay, Backlog: store}); err != nil {
+			return nil, err
+		}
+	}
 
 	if cfg.Role != "api" {
 		if sys.Transport, err = mail.Open(cfg.SMTPURL); err != nil {
