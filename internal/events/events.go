@@ -42,6 +42,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/outbox"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/sysstats"
 	"github.com/ladle-dev/ladle/internal/worker"
 )
 
@@ -107,9 +108,12 @@ type System struct {
 	Worker    *worker.Worker // nil in the api role
 	Hub       *live.Hub      // nil in the worker role: pass to web.Deps.Live
 	Feed      *live.Feed     // nil in the worker role
+	// Board is the System page's history (api, all): every worker
+	// process's pools and the outbox, sampled each second.
+	Board *sysstats.Board
 	Transport mail.Transport // nil in the api role
 
-	stopPrune context.CancelFunc // the inbox pruner (worker role)
+	stopPrune context.CancelFunc // the inbox pruner and the stats publisher (worker role)
 	pruned    sync.WaitGroup
 }
 
@@ -242,8 +246,17 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		sys.stopPrune = cancel
 		sys.pruned.Add(1)
 		go func() { defer sys.pruned.Done(); pruneInbox(pctx, store, cfg.Logger) }()
+		host, _ := os.Hostname()
+		sys.pruned.Go(func() {
+			sysstats.Publish(pctx, sys.Broker.Conn(), statsSubject(sys.Broker),
+				sysstats.WorkerSnapshot(fmt.Sprintf("%s:%d:%s", host, os.Getpid(), cfg.Role), sys.Worker))
+		})
 	}
 	if cfg.Role != "worker" {
+		sys.Board = &sysstats.Board{Outbox: store, Logger: cfg.Logger}
+		if err := sys.Board.Start(sys.Broker.Conn(), statsSubject(sys.Broker)); err != nil {
+			return nil, err
+		}
 		sys.Hub = live.NewHub()
 		sys.Feed = live.NewFeed(sys.Broker, sys.Hub, cfg.Logger)
 		if err := sys.Feed.Start(ctx); err != nil {
@@ -258,6 +271,13 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		"mail", transportName(sys.Transport))
 	ok = true
 	return sys, nil
+}
+
+// statsSubject is the core NATS subject worker processes report their pools
+// on: the deployment's subject prefix with "_stats" (outside the event
+// stream's subjects, prefix + ".>").
+func statsSubject(b *broker.Broker) string {
+	return strings.TrimSuffix(b.Subject("x"), ".x") + "_stats"
 }
 
 func natsDesc(cfg Config, b *broker.Broker) string {
@@ -337,6 +357,9 @@ func (s *System) Stop() {
 	}
 	if s.Feed != nil {
 		s.Feed.Stop()
+	}
+	if s.Board != nil {
+		s.Board.Stop()
 	}
 	if s.Transport != nil {
 		s.Transport.Close()

@@ -76,7 +76,7 @@ var staffRoutes = append([]staffRoute{
 	{"GET /admin/r/{rid}/{$}", func(s *server) staffHandler { return s.handleRestaurantHome }},
 	{"GET /admin/r/{rid}/orders", func(s *server) staffHandler { return s.handleBoard }},
 	{"POST /admin/r/{rid}/orders/{id}/status", func(s *server) staffHandler { return s.handleStatusPost }},
-}, append(menuEditorRoutes, deliveryRoutes...)...) // menu_editor.go, admin_mailbox.go
+}, append(menuEditorRoutes, append(deliveryRoutes, systemRoutes...)...)...) // menu_editor.go, admin_mailbox.go, admin_system.go
 
 // securityHeaders sets the headers every page carries. The CSP allows only
 // our own scripts and styles (no inline script: JSON data blocks are not

@@ -56,6 +56,9 @@ type Deps struct {
 	// Limits bound what can pile up (internal/limit); nil fields admit
 	// everything.
 	Limits Limits
+	// System backs the owners' System page (admin_system.go); nil turns it
+	// off.
+	System SystemBoard
 }
 
 // Limits are the web pages' shares of the server's limiters.
