@@ -103,14 +103,14 @@ type Config struct {
 
 // System is a running event system.
 type System struct {
-	Broker    *broker.Broker
-	Relay     *outbox.Relay
-	Worker    *worker.Worker // nil in the api role
-	Hub       *live.Hub      // nil in the worker role: pass to web.Deps.Live
-	Feed      *live.Feed     // nil in the worker role
+	Broker *broker.Broker
+	Relay  *outbox.Relay
+	Worker *worker.Worker // nil in the api role
+	Hub    *live.Hub      // nil in the worker role: pass to web.Deps.Live
+	Feed   *live.Feed     // nil in the worker role
 	// Board is the System page's history (api, all): every worker
 	// process's pools and the outbox, sampled each second.
-	Board *sysstats.Board
+	Board     *sysstats.Board
 	Transport mail.Transport // nil in the api role
 
 	stopPrune context.CancelFunc // the inbox pruner and the stats publisher (worker role)

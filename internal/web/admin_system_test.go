@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +59,10 @@ func newSystemEnv(t *testing.T) *systemEnv {
 	t.Cleanup(board.Stop)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); sysstats.Publish(ctx, b.Conn(), subject, sysstats.WorkerSnapshot("test", w)) }()
+	go func() {
+		defer close(done)
+		sysstats.Publish(ctx, b.Conn(), subject, sysstats.WorkerSnapshot("test", w))
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 
 	owner := e.user("owner", e.fx.Restaurant.ID)
@@ -94,7 +97,7 @@ func TestSystemPageOwnersOnly(t *testing.T) {
 	staff := se.client()
 	staff.login(se.staffA)
 	staff.get(page).want(t, http.StatusForbidden, "Owners only")
-	staff.get(page + "/charts").want(t, http.StatusForbidden)
+	staff.get(page+"/charts").want(t, http.StatusForbidden)
 	other := se.client()
 	other.login(se.staffB)
 	other.get(page).want(t, http.StatusNotFound)
