@@ -93,6 +93,12 @@ func (g *groupCommitter) run(ctx context.Context, fn func(tx *Tx) error) error {
 			return unavailable(ctx.Err())
 		}
 		<-j.done // started: its effects are in the group
+	case <-g.done:
+		// Closed after this job was queued: nobody will run it.
+		if j.state.CompareAndSwap(jobQueued, jobDropped) {
+			return errStoreClosed
+		}
+		<-j.done
 	}
 	if j.panicked != nil {
 		panic(j.panicked)
