@@ -22,6 +22,8 @@ func validateCoupon(c *ladle.Coupon) error {
 	switch {
 	case c.Code == "" || len(c.Code) > 40:
 		return invalid("code", "must be 1–40 characters")
+	case ladle.CheckText(c.Code, ladle.CodeText) != "":
+		return invalid("code", ladle.CheckText(c.Code, ladle.CodeText))
 	case c.Kind != "percent" && c.Kind != "fixed":
 		return invalid("kind", `must be "percent" or "fixed"`)
 	case c.Kind == "percent" && (c.Value < 1 || c.Value > 100):

@@ -179,12 +179,24 @@ func (s *Store) menuEdit(ctx context.Context, restaurantID int64, fn func(tx *Tx
 	return err
 }
 
+// requireName: present, and within the input policy for names (one line,
+// no control or bidi characters, ladle.CheckText).
 func requireName(field, name string) error {
 	if strings.TrimSpace(name) == "" {
 		return invalid(field, "is required")
 	}
+	if msg := ladle.CheckText(name, MenuNameText); msg != "" {
+		return invalid(field, msg)
+	}
 	return nil
 }
+
+// Input policy for menu text (ladle.CheckText): names are one line, item
+// descriptions may hold line breaks.
+var (
+	MenuNameText        = ladle.TextRule{Max: 120}
+	MenuDescriptionText = ladle.TextRule{Max: 1000, Multiline: true}
+)
 
 func requirePrice(field string, p ladle.Money) error {
 	if p < 0 {
@@ -245,6 +257,9 @@ func (s *Store) DeleteCategory(ctx context.Context, restaurantID, id int64) erro
 func validateItem(it *ladle.Item) error {
 	if err := requireName("name", it.Name); err != nil {
 		return err
+	}
+	if msg := ladle.CheckText(it.Description, MenuDescriptionText); msg != "" {
+		return invalid("description", msg)
 	}
 	return requirePrice("price", it.Price)
 }

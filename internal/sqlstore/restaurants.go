@@ -31,6 +31,12 @@ func validateRestaurant(r *ladle.Restaurant) error {
 		return invalid("slug", "must be 2–64 characters of a-z, 0-9 and -")
 	case strings.TrimSpace(r.Name) == "":
 		return invalid("name", "is required")
+	case ladle.CheckText(r.Name, MenuNameText) != "":
+		return invalid("name", ladle.CheckText(r.Name, MenuNameText))
+	case ladle.CheckText(r.Address, ladle.TextRule{Max: 300}) != "":
+		return invalid("address", ladle.CheckText(r.Address, ladle.TextRule{Max: 300}))
+	case ladle.CheckText(r.Phone, ladle.TextRule{Max: 40}) != "":
+		return invalid("phone", ladle.CheckText(r.Phone, ladle.TextRule{Max: 40}))
 	case !currencyRE.MatchString(r.Currency):
 		return invalid("currency", "must be an ISO 4217 code such as USD")
 	case r.TaxRateBP < 0 || r.TaxRateBP > 10000:

@@ -325,6 +325,15 @@ func testMenuInvalid(t *testing.T, e *env) {
 	wantCode(t, s.CreateModifierGroup(ctx, &ladle.ModifierGroup{RestaurantID: rid, Name: "G",
 		Modifiers: []ladle.Modifier{{Name: "M", Price: -5}}}), ladle.CodeValidation)
 	wantCode(t, s.CreateModifier(ctx, rid, &ladle.Modifier{GroupID: f.Size.ID, Name: ""}), ladle.CodeValidation)
+	// The input policy (ladle.CheckText): a NUL is an error on PostgreSQL
+	// and would be stored on SQLite; invalid UTF-8, line breaks in names and
+	// bidi controls are refused on both.
+	for _, name := range []string{"Bur\x00ger", "Bur\xffger", "Bur\r\nger", "\u202eBurger", "\ufeffBurger"} {
+		wantCode(t, s.CreateCategory(ctx, &ladle.Category{RestaurantID: rid, Name: name}), ladle.CodeValidation)
+		wantCode(t, s.CreateItem(ctx, &ladle.Item{RestaurantID: rid, CategoryID: f.Mains.ID, Name: name, Price: 1}), ladle.CodeValidation)
+		wantCode(t, s.CreateModifier(ctx, rid, &ladle.Modifier{GroupID: f.Size.ID, Name: name}), ladle.CodeValidation)
+	}
+	wantCode(t, s.CreateItem(ctx, &ladle.Item{RestaurantID: rid, CategoryID: f.Mains.ID, Name: "X", Description: "a\x00b", Price: 1}), ladle.CodeValidation)
 	v, err := s.MenuVersion(ctx, rid)
 	ok(t, err)
 	if v != f.Restaurant.MenuVersion {
