@@ -41,6 +41,8 @@ Usage:
                           embedded default (SQLite in ./data, in-process broker,
                           cache and mailbox)
   ladle migrate [flags]   apply database migrations and exit
+  ladle token create --restaurant SLUG --email STAFF_EMAIL
+                          print a staff API token (also: token list, token revoke)
   ladle version           print the version
 
 Run "ladle serve --help" for the flags. Every flag can also be set with its
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "bench":
 		return runBench(ctx, args[2:], getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, args[2:], getenv, stdout, stderr) // token.go
 	case "version":
 		fmt.Fprintln(stdout, "ladle", version)
 		return nil

@@ -147,6 +147,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ev.Stop()
+	camps, err := startCampaigns(ctx, cfg, store, ev.Broker, secret, instance, log)
+	if err != nil {
+		return err
+	}
+	defer camps.stop()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -186,6 +191,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			MenuLimit: limits.New(limit.Config{Name: "menu", MaxInFlight: cfg.MaxInflightMenu,
 				MaxQueue: 2 * cfg.MaxInflightMenu, MaxWait: time.Second})})
 		mux.Handle("GET /media/", imaging.Handler(blobs, log))
+		camps.routes(mux, cfg, store, log) // campaigns.go
 		// The storefront and staff pages own everything the patterns above do not.
 		mux.Handle("/", web.New(web.Deps{Store: store, Menus: menus, Ordering: orders, Auth: authMgr, Logger: log,
 			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store, System: ev.Board,

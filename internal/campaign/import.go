@@ -158,12 +158,10 @@ func Import(ctx context.Context, store ladle.CampaignStore, restaurantID int64, 
 }
 
 func parseRow(email, name, optIn, phone string) (ladle.CustomerImport, string) {
-	c := ladle.CustomerImport{Email: normalizeEmail(email), Name: strings.TrimSpace(name)}
-	if msg := checkEmail(c.Email); msg != "" {
-		return c, "email " + msg
-	}
-	if msg := checkName(c.Name); msg != "" {
-		return c, "name " + msg
+	cust, reason := customerPolicy(email, name, phone)
+	c := ladle.CustomerImport{Email: cust.Email, Name: cust.Name, Phone: cust.Phone}
+	if reason != "" {
+		return c, reason
 	}
 	switch strings.ToLower(strings.TrimSpace(optIn)) {
 	case "true":
@@ -171,10 +169,6 @@ func parseRow(email, name, optIn, phone string) (ladle.CustomerImport, string) {
 	case "false":
 	default:
 		return c, `marketing_opt_in must be "true" or "false"`
-	}
-	c.Phone = normalizePhone(phone)
-	if msg := checkPhone(phone, c.Phone); msg != "" {
-		return c, "phone " + msg
 	}
 	return c, ""
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/ladle-dev/ladle/internal/broker"
+	"github.com/ladle-dev/ladle/internal/campaign"
+	"github.com/ladle-dev/ladle/internal/httpapi"
+	"github.com/ladle-dev/ladle/internal/mail"
+	"github.com/ladle-dev/ladle/internal/menucache"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/web"
+)
+
+// campaigns is the campaign side of one server: the service behind the
+// staff API and pages (every role that serves HTTP) and the sender (the
+// worker and all roles), with a transport and a connection pool of its
+// own, so campaign sends never take the connections receipts need.
+type campaigns struct {
+	svc    *campaign.Service
+	signer *campaign.Signer
+	sender *campaign.Sender
+	tr     mail.Transport
+}
+
+func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *broker.Broker, secret []byte,
+	instance string, log *slog.Logger) (*campaigns, error) {
+	c := &campaigns{svc: campaign.NewService(store, b, log), signer: campaign.NewSigner(secret)}
+	if cfg.Role == "api" {
+		return c, nil
+	}
+	var lim campaign.Limiter = campaign.NewLocalLimiter(cfg.CampaignRate)
+	if cfg.RedisURL != "" {
+		rc, err := menucache.OpenRedis(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		lim = campaign.NewRedisLimiter(rc, cfg.RedisPrefix+instance[:12]+":ratelimit:", cfg.CampaignRate)
+	}
+	tr, err := mail.Open(cfg.SMTPURL)
+	if err != nil {
+		return nil, err
+	}
+	c.tr = tr
+	c.sender, err = campaign.NewSender(campaign.SenderConfig{Store: store, Broker: b, Transport: tr, Limiter: lim,
+		From: cfg.MailFrom, PublicURL: cfg.PublicURL, Signer: c.signer, Logger: log,
+		Concurrency: cfg.CampaignWorkers, AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout})
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	if err := c.sender.Start(ctx); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// routes adds the staff API and the unsubscribe page.
+func (c *campaigns) routes(mux *http.ServeMux, cfg *config, store *sqlstore.Store, log *slog.Logger) {
+	httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: store, Campaigns: c.svc, Logger: log, RequestTimeout: cfg.RequestTimeout})
+	mux.Handle("/unsubscribe/{token}", web.Unsubscribe(store, c.signer, log))
+}
+
+// stop stops the sender (it records what it sent) and closes its pool.
+func (c *campaigns) stop() {
+	if c.sender != nil {
+		c.sender.Stop()
+	}
+	if c.tr != nil {
+		c.tr.Close()
+	}
+}

@@ -1,0 +1,236 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/campaign"
+	"github.com/ladle-dev/ladle/internal/problem"
+)
+
+// AdminStore is what the staff API reads.
+type AdminStore interface {
+	ladle.CampaignStore
+	RestaurantBySlug(ctx context.Context, slug string) (*ladle.Restaurant, error)
+}
+
+// AdminDeps are the staff API's dependencies, all required but Logger.
+type AdminDeps struct {
+	Store     AdminStore
+	Campaigns *campaign.Service
+	Logger    *slog.Logger
+	// RequestTimeout bounds a request's database work (0: none); an import
+	// is bounded by its body instead.
+	RequestTimeout time.Duration
+}
+
+// MaxImportBytes bounds a customer import's body (about 5 million rows of
+// typical length); the import streams it, so the bound is not memory.
+const MaxImportBytes = 512 << 20
+
+// RegisterAdmin adds the staff API under /api/v1/admin/restaurants/{slug}:
+// scripts authenticate with "Authorization: Bearer ldl_…" (ladle token
+// create). A token works only for its own restaurant (any other is 404, as
+// if it did not exist) and only while its member still belongs to it, with
+// the member's current role: campaigns need owner or manager.
+func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	const base = "/api/v1/admin/restaurants/{slug}"
+	h := func(pattern string, fn adminHandler, timeout bool) {
+		mux.Handle(pattern, d.admin(fn, timeout))
+	}
+	h("POST "+base+"/customers/import", d.handleImport, false)
+	h("GET "+base+"/campaigns", d.handleCampaignList, true)
+	h("POST "+base+"/campaigns", d.handleCampaignCreate, true)
+	h("GET "+base+"/campaigns/{id}", d.handleCampaignGet, true)
+	h("GET "+base+"/campaigns/{id}/failed", d.handleCampaignFailed, true)
+	for _, action := range []string{"send", "pause", "resume", "cancel", "retry-failed"} {
+		h("POST "+base+"/campaigns/{id}/"+action, d.handleCampaignAction(action), true)
+	}
+}
+
+type adminHandler func(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, tok *ladle.APIToken) error
+
+func (d AdminDeps) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if ladle.ErrorKind(err) == ladle.KindUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ladle"`)
+	}
+	problem.Write(w, r, d.Logger, err)
+}
+
+func (d AdminDeps) admin(fn adminHandler, timeout bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if timeout && d.RequestTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		raw, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		hash := auth.HashAPIToken(strings.TrimSpace(raw))
+		if !found || hash == nil {
+			d.fail(w, r, ladle.Errorf(ladle.KindUnauthorized, ladle.CodeUnauthorized, "send a staff API token: Authorization: Bearer ldl_…"))
+			return
+		}
+		tok, err := d.Store.APITokenByHash(ctx, hash, time.Now())
+		if err != nil {
+			if ladle.ErrorKind(err) == ladle.KindNotFound {
+				err = ladle.Errorf(ladle.KindUnauthorized, ladle.CodeUnauthorized, "the token is unknown or revoked")
+			}
+			d.fail(w, r, err)
+			return
+		}
+		slug := r.PathValue("slug")
+		rest, err := d.Store.RestaurantBySlug(ctx, slug)
+		if err == nil && rest.ID != tok.RestaurantID {
+			err = ladle.NotFound("restaurant") // another restaurant's: as if it did not exist
+		}
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		if tok.Role != ladle.RoleOwner && tok.Role != ladle.RoleManager {
+			d.fail(w, r, ladle.Errorf(ladle.KindForbidden, ladle.CodeForbidden, "campaigns need the owner or manager role"))
+			return
+		}
+		if err := fn(w, r, rest, tok); err != nil {
+			d.fail(w, r, err)
+		}
+	})
+}
+
+func (d AdminDeps) handleImport(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		return ladle.Errorf(ladle.KindInvalid, "unsupported_media_type", "Content-Type must be text/csv")
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxImportBytes)
+	rep, err := campaign.Import(r.Context(), d.Store, rest.ID, body, time.Now())
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return ladle.Errorf(ladle.KindTooLarge, "body_too_large", "the import is larger than %d bytes; split it", MaxImportBytes)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+type createdCampaign struct {
+	*campaign.Progress
+	AudienceSize int64 `json:"audience_size"`
+}
+
+func (d AdminDeps) handleCampaignCreate(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+	var in campaign.Input
+	if err := decodeAdmin(w, r, &in); err != nil {
+		return err
+	}
+	c, n, err := d.Campaigns.Create(r.Context(), rest.ID, in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", r.URL.Path+"/"+c.ID)
+	writeJSON(w, http.StatusCreated, createdCampaign{Progress: &campaign.Progress{Campaign: c, Pending: c.Pending()}, AudienceSize: n})
+	return nil
+}
+
+// decodeAdmin is decode with the bigger bound a campaign's HTML needs.
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return ladle.Errorf(ladle.KindInvalid, ladle.CodeInvalidJSON, "Content-Type must be application/json")
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCampaignBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return ladle.Errorf(ladle.KindTooLarge, "body_too_large", "the body is larger than %d bytes", maxCampaignBytes)
+		}
+		return ladle.Errorf(ladle.KindInvalid, ladle.CodeInvalidJSON, "the body could not be read")
+	}
+	return decodeJSON(raw, v)
+}
+
+const maxCampaignBytes = 2 << 20
+
+func (d AdminDeps) handleCampaignList(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+	list, err := d.Store.Campaigns(r.Context(), rest.ID, 100)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []ladle.Campaign{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaigns": list})
+	return nil
+}
+
+func (d AdminDeps) handleCampaignGet(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+	p, err := d.Campaigns.Progress(r.Context(), rest.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (d AdminDeps) handleCampaignFailed(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	id := r.PathValue("id")
+	if _, err := d.Store.Campaign(r.Context(), rest.ID, id); err != nil {
+		return err
+	}
+	sends, err := d.Store.Sends(r.Context(), rest.ID, id, ladle.SendFailed, after, 500)
+	if err != nil {
+		return err
+	}
+	if sends == nil {
+		sends = []ladle.Send{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"failed": sends})
+	return nil
+}
+
+func (d AdminDeps) handleCampaignAction(action string) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+		ctx, id := r.Context(), r.PathValue("id")
+		var err error
+		var retried int64
+		switch action {
+		case "send":
+			_, err = d.Campaigns.Start(ctx, rest.ID, id)
+		case "pause":
+			_, err = d.Campaigns.Pause(ctx, rest.ID, id)
+		case "resume":
+			_, err = d.Campaigns.Resume(ctx, rest.ID, id)
+		case "cancel":
+			_, err = d.Campaigns.Cancel(ctx, rest.ID, id)
+		case "retry-failed":
+			retried, _, err = d.Campaigns.RetryFailed(ctx, rest.ID, id)
+		}
+		if err != nil {
+			return err
+		}
+		p, err := d.Campaigns.Progress(ctx, rest.ID, id)
+		if err != nil {
+			return err
+		}
+		if action == "retry-failed" {
+			writeJSON(w, http.StatusOK, map[string]any{"retried": retried, "campaign": p})
+			return nil
+		}
+		writeJSON(w, http.StatusOK, p)
+		return nil
+	}
+}

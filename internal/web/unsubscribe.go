@@ -1,0 +1,90 @@
+package web
+
+import (
+	"context"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/campaign"
+)
+
+// UnsubscribeStore is what the unsubscribe page needs.
+type UnsubscribeStore interface {
+	Suppress(ctx context.Context, restaurantID int64, email string, why ladle.SuppressionReason, now time.Time) error
+	RestaurantByID(ctx context.Context, id int64) (*ladle.Restaurant, error)
+}
+
+// Unsubscribe serves /unsubscribe/{token}, the List-Unsubscribe link of
+// every campaign email:
+//
+//   - POST unsubscribes at once, without a login: the one-click POST of
+//     RFC 8058 that mail clients send (body List-Unsubscribe=One-Click),
+//     and the button of the page below. The signed token is the
+//     authority, so it is not behind the cross-origin check (a mail
+//     client's POST has no Origin of ours).
+//   - GET only shows a page with that button: mail scanners and link
+//     previews fetch links, and must not unsubscribe anyone.
+//
+// A token that does not verify is a 404 page, the same for both.
+func Unsubscribe(store UnsubscribeStore, signer *campaign.Signer, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		rid, email, err := signer.Parse(r.PathValue("token"))
+		if err != nil {
+			w.WriteHeader(http.StatusNotFound)
+			_ = unsubscribePage.Execute(w, unsubView{Title: "Link not valid", Message: "This unsubscribe link is not valid. Use the link from the email exactly as it is."})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		name := "this restaurant"
+		if rest, err := store.RestaurantByID(ctx, rid); err == nil {
+			name = rest.Name
+		}
+		v := unsubView{Restaurant: name, Email: email}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			v.Title, v.Form = "Unsubscribe?", true
+		case http.MethodPost:
+			r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+			if err := store.Suppress(ctx, rid, email, ladle.SuppressUnsubscribed, time.Now()); err != nil {
+				log.Warn("unsubscribe failed", "restaurant", rid, "err", err)
+				h.Set("Retry-After", "5")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = unsubscribePage.Execute(w, unsubView{Title: "Try again", Message: "We could not record this just now. Please try again in a moment."})
+				return
+			}
+			v.Title, v.Done = "Unsubscribed", true
+		default:
+			h.Set("Allow", "GET, POST")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		_ = unsubscribePage.Execute(w, v)
+	})
+}
+
+type unsubView struct {
+	Title, Message, Restaurant, Email string
+	Form, Done                        bool
+}
+
+var unsubscribePage = template.Must(template.New("unsubscribe").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}</style>
+</head><body>
+<h1>{{.Title}}</h1>
+{{if .Message}}<p>{{.Message}}</p>{{end}}
+{{if .Form}}<p>Stop marketing emails from <strong>{{.Restaurant}}</strong> to <strong>{{.Email}}</strong>?</p>
+<form method="post"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>{{end}}
+{{if .Done}}<p><strong>{{.Email}}</strong> will get no more marketing emails from <strong>{{.Restaurant}}</strong>. Order receipts still arrive.</p>{{end}}
+</body></html>
+`))
