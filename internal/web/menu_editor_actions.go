@@ -35,6 +35,8 @@ func formName(f url.Values, field string) (string, error) {
 		return "", invalidField(field, "is required")
 	case utf8.RuneCountInString(v) > maxMenuNameLen:
 		return "", invalidField(field, "must be at most "+strconv.Itoa(maxMenuNameLen)+" characters")
+	case ladle.CheckText(v, ladle.NameText) != "": // the input policy: one line, no control or bidi characters
+		return "", invalidField(field, ladle.CheckText(v, ladle.NameText))
 	}
 	return v, nil
 }
@@ -306,6 +308,9 @@ func (s *server) itemUpdate(ctx context.Context, st *staffView, id int64, f url.
 	it.Description = strings.TrimSpace(strings.ReplaceAll(f.Get("description"), "\r\n", "\n"))
 	if utf8.RuneCountInString(it.Description) > maxDescLen {
 		return "", invalidField("description", "must be at most "+strconv.Itoa(maxDescLen)+" characters")
+	}
+	if msg := ladle.CheckText(it.Description, ladle.TextRule{Multiline: true}); msg != "" { // the input policy
+		return "", invalidField("description", msg)
 	}
 	if it.Price, err = parsePrice(f.Get("price"), st.Restaurant.Currency); err != nil {
 		return "", err
