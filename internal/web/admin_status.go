@@ -49,6 +49,10 @@ func (s *server) handleStatusPost(w http.ResponseWriter, r *http.Request, st *st
 			s.renderBoard(w, r, st, http.StatusUnprocessableEntity,
 				"Order "+num+" was not cancelled: the reason is longer than "+strconv.Itoa(maxReasonLen)+" characters.", o.ID)
 			return
+		case ladle.CheckText(reason, ladle.NoteText) != "": // the input policy: the guest sees it in an email
+			s.renderBoard(w, r, st, http.StatusUnprocessableEntity,
+				"Order "+num+" was not cancelled: the reason "+ladle.CheckText(reason, ladle.NoteText)+".", o.ID)
+			return
 		}
 	} else {
 		reason = ""

@@ -230,6 +230,9 @@ func TestOrderStatusTransitions(t *testing.T) {
 		// Cancelling needs a reason.
 		c.post(path, url.Values{"status": {"cancelled"}, "reason": {"   "}}).want(t, http.StatusUnprocessableEntity, "please give a reason")
 		c.post(path, url.Values{"status": {"cancelled"}, "reason": {strings.Repeat("x", 201)}}).want(t, http.StatusUnprocessableEntity, "longer than 200")
+		for _, bad := range []string{"Out of\x00buns", "Out of \xff buns", "Out of\r\nBcc: x", "\u202eOut of buns"} {
+			c.post(path, url.Values{"status": {"cancelled"}, "reason": {bad}}).want(t, http.StatusUnprocessableEntity, "was not cancelled: the reason")
+		}
 		if got := e.order(e.fx.Restaurant.ID, o.ID); got.Status != ladle.StatusAccepted {
 			t.Fatalf("status %s after refused cancels", got.Status)
 		}
