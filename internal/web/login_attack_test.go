@@ -179,3 +179,14 @@ func sampleMemory() memorySample {
 	}
 	return m
 }
+
+// TestLoginHostileEmail: an email the input policy refuses is never looked
+// up (a NUL was a 500 on PostgreSQL): 401, like any wrong credentials.
+func TestLoginHostileEmail(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, e *env) {
+		for _, email := range []string{"a\x00@example.com", "a\xff@example.com", "\u202e@example.com", strings.Repeat("a", 5000) + "@example.com"} {
+			e.client().post("/admin/login", url.Values{"email": {email}, "password": {staffPassword}}).want(t, http.StatusUnauthorized)
+		}
+	})
+}
