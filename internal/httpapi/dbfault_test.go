@@ -223,3 +223,69 @@ func TestSlowDatabaseNeverMakesA400(t *testing.T) {
 		t.Logf("slow database, attempt %d: %d", i, resp.StatusCode)
 	}
 }
+
+// TestOrderShedWhenBusy: with every order slot taken and the queue full, an
+// order POST is answered 503 with Retry-After at once, before its body is
+// read, and writes nothing; its key works once the server has room.
+func TestOrderShedWhenBusy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite:"+t.TempDir()+"/ladle.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fix := storetest.Seed(t, st)
+	svc := ordering.New(st, payment.NewTestProvider(), []byte("test-secret-test-secret"))
+	menus, err := menucache.New(menucache.Config{Source: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { menus.Close() })
+	orders := limit.NewSet().New(limit.Config{Name: "orders", MaxInFlight: 1, MaxQueue: 1, MaxWait: time.Minute, RetryAfter: 3})
+	mux := http.NewServeMux()
+	httpapi.Register(mux, httpapi.Deps{Store: st, Menus: menus, Ordering: svc, OrderLimit: orders})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b := &bundle{srv: srv, store: st, fix: fix}
+
+	hold, _ := orders.Acquire(ctx)
+	// The queue's one place is taken by a request that waits.
+	queued := make(chan response, 1)
+	q := cardRequest(fix)
+	q.Customer.Email = "queued@example.com"
+	go func() { queued <- b.post(t, "queued", q) }()
+	waitUntil(t, func() bool { return orders.Queued() == 1 })
+	r := b.post(t, "shed", cardRequest(fix))
+	if r.status != 503 || r.header.Get("Retry-After") != "3" || r.code(t) != ladle.CodeUnavailable {
+		t.Fatalf("full: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	// Shed at once: the queued request is still waiting (for up to a minute).
+	if orders.Queued() != 1 {
+		t.Fatal("the shed request did not come back before the queued one")
+	}
+	if n := b.orderCount(t); n != 0 {
+		t.Fatalf("%d orders written while shed", n)
+	}
+	hold()
+	if r := <-queued; r.status != 201 {
+		t.Fatalf("the queued request once there is room: %d %s", r.status, r.body)
+	}
+	if r := b.post(t, "shed", cardRequest(fix)); r.status != 201 {
+		t.Fatalf("the shed key once there is room: %d %s", r.status, r.body)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

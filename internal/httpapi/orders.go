@@ -25,6 +25,12 @@ func handleOrderCreate(d Deps) http.Handler {
 			writeError(w, r, d, err)
 			return
 		}
+		// Under overload most requests are shed: shed them before the body
+		// is decoded, when the queue is already full.
+		if err := d.OrderLimit.ShedIfFull(); err != nil {
+			limit.WriteShed(w, r, err)
+			return
+		}
 		var req ladle.OrderRequest
 		if err := decode(w, r, &req); err != nil {
 			writeError(w, r, d, err)

@@ -73,7 +73,7 @@ func TestReadyAnswersFastWithoutCauses(t *testing.T) {
 	if code != 503 || strings.Contains(body, "10.1.2.3") {
 		t.Fatalf("hanging: %d %q", code, body)
 	}
-	if d > time.Second {
+	if d > 2*time.Second { // the ping hangs 3 s; the probe's bound is 300 ms
 		t.Fatalf("a hanging database held /readyz for %v", d)
 	}
 	// Probes while the hanging ping runs share it instead of piling up.

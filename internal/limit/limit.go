@@ -131,6 +131,25 @@ func (l *Limiter) release() {
 	l.inflight--
 }
 
+// Shed, without waiting, a request that Acquire would refuse at once
+// because every slot is taken and the queue is full: it returns the error to
+// answer with, or nil. A handler calls it before reading a body it would
+// otherwise read only to be refused; what it admits still goes through
+// Acquire (which may queue it, or shed it if the queue filled meanwhile).
+func (l *Limiter) ShedIfFull() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	full := l.inflight >= l.cfg.MaxInFlight && l.queue.Len() >= l.cfg.MaxQueue
+	l.mu.Unlock()
+	if !full {
+		return nil
+	}
+	l.shedFull.Add(1)
+	return l.busy(nil)
+}
+
 func (l *Limiter) busy(cause error) error {
 	return ladle.Unavailable(cause, l.cfg.RetryAfter, "the server is busy; retry in %d s", max(l.cfg.RetryAfter, 1))
 }
