@@ -155,7 +155,7 @@ func printOverload(cfg OverloadConfig, rs []overloadRound) {
 	shedPct := f(func(r overloadRound) float64 { return 100 * float64(r.shed) / float64(max(r.sent, 1)) })
 	rows := [][]string{
 		{"accepted orders/s during overload", fmtRange(accepted), fmt.Sprintf("capacity, closed loop, %d clients (mean of before and after)", cfg.Clients), fmtRange(capacity),
-			fmt.Sprintf("%.2f (target ≥ 0.9)", median(ratios))},
+			fmt.Sprintf("%.2f [%.2f–%.2f] (target ≥ 0.9)", median(ratios), slices.Min(ratios), slices.Max(ratios))},
 		{"capacity after the overload (recovery)", fmtRange(f(func(r overloadRound) float64 { return r.capacityAfter })), "", "", ""},
 		{"offered orders/s (constant arrival rate)", fmtRange(f(func(r overloadRound) float64 { return r.offered })), "", "",
 			fmt.Sprintf("%.1f× capacity", cfg.Factor)},
