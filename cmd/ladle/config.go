@@ -40,6 +40,8 @@ type config struct {
 	NATSListen        string
 	NATSToken         string
 	NATSSync          string
+	NATSStream        string
+	NATSReplicas      int
 	SMTPURL           string
 	MailFrom          string
 	MailTemplates     string
@@ -85,6 +87,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.NATSURL, "nats-url", "", "external NATS with JetStream, e.g. nats://host:4222 (empty: run the embedded server, file store in the data dir)")
 	fset.StringVar(&c.NATSListen, "nats-listen", "", "also let other processes reach the embedded NATS at this address, e.g. 127.0.0.1:4222 (empty: in-process only)")
 	fset.StringVar(&c.NATSToken, "nats-token", "", "token the embedded NATS requires on --nats-listen, or sent to --nats-url (a secret; empty with --nats-listen: made once, kept in the data dir as nats-token and shown at that start)")
+	fset.StringVar(&c.NATSStream, "nats-stream", "", "name of the JetStream stream of events (empty: LADLE_EVENTS_ and the database's instance id); set it where an autoscaler must name the stream, e.g. KEDA")
+	fset.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the event stream on an external NATS cluster (3 survives losing one server)")
 	fset.StringVar(&c.NATSSync, "nats-sync", "always", "embedded JetStream fsync: always (every message is on disk before it is acknowledged) or an interval such as 1s (faster; a power loss can lose the last interval)")
 	fset.StringVar(&c.SMTPURL, "smtp-url", "", "send email through smtp://user:pass@host:587 (STARTTLS), smtps://… or ?tls=none, ?pool=N (empty: the dev mailbox at /admin/…/mailbox)")
 	fset.StringVar(&c.MailFrom, "mail-from", "Ladle <orders@ladle.localhost>", "the From address of every email")

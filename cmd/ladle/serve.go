@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -137,7 +138,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	// database never see each other's events.
 	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSToken: cfg.NATSToken, Stdout: stdout, NATSSync: natsSync,
-		Stream: "LADLE_EVENTS_" + strings.ToUpper(instance[:12]), SubjectPrefix: "ladle." + instance[:12] + ".events",
+		Stream: cmp.Or(cfg.NATSStream, "LADLE_EVENTS_"+strings.ToUpper(instance[:12])), SubjectPrefix: "ladle." + instance[:12] + ".events",
+		NATSReplicas: cfg.NATSReplicas,
 		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
 		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,
 		WorkerMin: cfg.WorkerMin, WorkerMax: cfg.WorkerMax, Registerer: reg,

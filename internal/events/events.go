@@ -67,6 +67,9 @@ type Config struct {
 	// consume each other's events.
 	Stream        string
 	SubjectPrefix string
+	// NATSReplicas is the stream's replicas on an external cluster
+	// (--nats-replicas, default 1).
+	NATSReplicas int
 
 	SMTPURL       string // --smtp-url: empty for the dev mailbox
 	MailFrom      string // --mail-from: sender address of every email
@@ -271,6 +274,15 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		"mail", transportName(sys.Transport))
 	ok = true
 	return sys, nil
+}
+
+// externalOnly returns n for an external NATS and 0 (the default, one
+// replica) for the embedded single server.
+func externalOnly(url string, n int) int {
+	if url == "" {
+		return 0
+	}
+	return n
 }
 
 // statsSubject is the core NATS subject worker processes report their pools
