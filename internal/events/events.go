@@ -83,6 +83,9 @@ type Config struct {
 	WorkerConcurrency int
 	WorkerMin         int
 	WorkerMax         int
+	// ShutdownGrace is how long Stop lets handlers in progress finish
+	// before cancelling them (--shutdown-timeout; default 10s).
+	ShutdownGrace time.Duration
 	// Registerer, if set, gets the workers' metrics (ladle_consumer_*).
 	Registerer prometheus.Registerer
 	// AckWait is how soon the broker redelivers an event whose worker died
@@ -236,7 +239,8 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		if err != nil {
 			return nil, err
 		}
-		sys.Worker = worker.New(worker.Config{Broker: sys.Broker, DeadLetters: store, Logger: cfg.Logger}, cons...)
+		sys.Worker = worker.New(worker.Config{Broker: sys.Broker, DeadLetters: store, Logger: cfg.Logger,
+			ShutdownGrace: cfg.ShutdownGrace}, cons...)
 		if cfg.Registerer != nil {
 			if err := cfg.Registerer.Register(sys.Worker); err != nil {
 				return nil, err
