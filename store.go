@@ -185,7 +185,9 @@ type OrderStore interface {
 	//     IdempotencyKey PaymentKey(order id) and the card token;
 	//  7. appends coupon.redeemed and, if placed, order.placed;
 	//  8. sets the idempotency key's recovery point to the order id, if
-	//     the key is still held under in.Fence (KeyFenced otherwise);
+	//     the key is still held under in.Fence (KeyFenced otherwise); this
+	//     is the transaction's first write, so on PostgreSQL the key row is
+	//     locked before anything else;
 	//  9. with in.Respond and a complete order (pay at pickup), stores the
 	//     response under the key and unlocks it.
 	// The order number is assigned when the order is placed: at creation

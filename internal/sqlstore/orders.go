@@ -20,8 +20,11 @@ import (
 // concurrent orders: the fingerprint claim and the customer upsert wait on
 // a concurrent transaction's row and then see its committed outcome; the
 // coupon counters are conditional updates re-checked on the latest row
-// version. Locks are always taken in the same order (fingerprint, customer,
-// coupon, coupon×customer, restaurant), so orders cannot deadlock.
+// version. Locks are always taken in the same order (idempotency key,
+// fingerprint, customer, coupon, coupon×customer; on SQLite, which has no
+// row locks, the restaurant's number counter last), so orders cannot
+// deadlock. PostgreSQL takes the number from a sequence, which locks
+// nothing.
 const (
 	// 1. The restaurant and the named coupon, if any, in one round trip.
 	sqlLoadRestaurantCoupon = `SELECT r.id, r.slug, r.name, r.currency, r.tax_rate_bp, r.time_zone, r.phone, r.address,
