@@ -65,8 +65,9 @@ type SenderConfig struct {
 	// SlowFor is how long a transient reply slows the route (default 10 s).
 	SlowFor time.Duration
 	// Fault, if set, is called after each chunk's sends were accepted and
-	// before their outcomes are recorded; an error makes the worker stop
-	// right there as if it died (crash tests).
+	// before their outcomes are recorded; an error makes this sender die
+	// right there (crash tests): from then on it records, acks and sends
+	// nothing, like a killed process.
 	Fault func() error
 }
 
@@ -86,6 +87,7 @@ type Sender struct {
 	wg     sync.WaitGroup
 	sent   atomic.Int64
 	failed atomic.Int64
+	dead   atomic.Bool // Fault fired
 }
 
 // campaignState is what a worker knows of a campaign: its status (at most
@@ -243,6 +245,9 @@ func (s *Sender) schedule(ctx context.Context) {
 }
 
 func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
+	if s.dead.Load() {
+		return
+	}
 	var w work
 	if err := json.Unmarshal(m.Data(), &w); err != nil || w.Campaign == "" || w.Restaurant <= 0 {
 		s.log.Error("undecodable campaign message; dropping it", "err", err)
@@ -365,6 +370,9 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		if s.dead.Load() {
+			return 0, errCrashed
+		}
 		st, status, err := s.state(ctx, w.Restaurant, w.Campaign)
 		if err != nil {
 			if ladle.ErrorKind(err) == ladle.KindNotFound {
@@ -380,10 +388,23 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 			lastProgress = time.Now()
 		}
 		n := min(left, s.chunk(ctx))
-		// Book the chunk first, so a record is leased only while it is
-		// being sent, not while it waits for its turn.
-		wait, err := s.cfg.Limiter.Reserve(ctx, s.cfg.Route, n)
+		sends, err := s.cfg.Store.ClaimSends(ctx, ladle.SendClaim{RestaurantID: w.Restaurant, CampaignID: w.Campaign,
+			From: w.From, To: w.To, Limit: n, Now: ladle.Now(), Lease: s.cfg.Lease})
 		if err != nil {
+			return 0, err
+		}
+		if len(sends) == 0 {
+			break
+		}
+		// Book the claimed sends and send them right at their slot: pacing
+		// the moment of sending (not of claiming) keeps the server's
+		// per-second count at the rate even when a claim was slow.
+		wait, err := s.cfg.Limiter.Reserve(ctx, s.cfg.Route, len(sends))
+		if err == nil && wait > s.cfg.Lease/2 {
+			err = fmt.Errorf("rate limiter: the next slot is %v away, longer than half the lease", wait)
+		}
+		if err != nil {
+			s.release(ctx, w, sends)
 			return 0, err
 		}
 		if wait > 0 {
@@ -394,26 +415,20 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
+				s.release(ctx, w, sends)
 				return 0, ctx.Err()
 			}
 			// The wait may have been long: look at the status again.
 			if _, status, err = s.state(ctx, w.Restaurant, w.Campaign); err != nil || status != ladle.CampaignSending {
+				s.release(ctx, w, sends)
 				return 0, err
 			}
-		}
-		now := ladle.Now()
-		sends, err := s.cfg.Store.ClaimSends(ctx, ladle.SendClaim{RestaurantID: w.Restaurant, CampaignID: w.Campaign,
-			From: w.From, To: w.To, Limit: n, Now: now, Lease: s.cfg.Lease})
-		if err != nil {
-			return 0, err
-		}
-		if len(sends) == 0 {
-			break
 		}
 		left -= len(sends)
 		results := s.sendAll(ctx, st, w, sends, &buf)
 		if s.cfg.Fault != nil {
 			if err := s.cfg.Fault(); err != nil {
+				s.dead.Store(true)
 				return 0, errCrashed
 			}
 		}
@@ -433,6 +448,16 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 		return d + 10*time.Millisecond, nil
 	}
 	return 10 * time.Millisecond, nil // claimable now (e.g. a lease just ran out): go again
+}
+
+// release hands claimed records back unsent (pending, due now).
+func (s *Sender) release(ctx context.Context, w work, sends []ladle.Send) {
+	results := make([]ladle.SendResult, len(sends))
+	now := ladle.Now()
+	for i, sd := range sends {
+		results[i] = ladle.SendResult{CustomerID: sd.CustomerID, Status: ladle.SendPending, RetryAt: now}
+	}
+	_ = s.finish(context.WithoutCancel(ctx), w, results)
 }
 
 // chunk is how many sends to book at once: Chunk, but at most a twentieth
