@@ -190,7 +190,11 @@ func overloadOnce(ctx context.Context, cfg OverloadConfig, pgBase string, flags 
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(dir)
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "bench overload: keeping %s (server.log)\n", dir)
+	}
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--demo", "--log-level", "warn"}
 	dbDriver, dbURL := "sqlite", "file:"+filepath.Join(dir, "ladle.db")
 	if pgBase != "" {
