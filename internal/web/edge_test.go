@@ -3,14 +3,24 @@ package web
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/faultproxy"
 	"github.com/ladle-dev/ladle/internal/limit"
 	"github.com/ladle-dev/ladle/internal/live"
+	"github.com/ladle-dev/ladle/internal/ordering"
+	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+	"github.com/ladle-dev/ladle/internal/storetest"
 )
 
 // Tests of the limits and deadlines at the web edge (web.go, live.go,
@@ -213,4 +223,66 @@ func TestCheckoutShedWhenBusy(t *testing.T) {
 	if n := len(e.orders(e.fx.Restaurant.ID)); n != 1 {
 		t.Fatalf("%d orders, want 1", n)
 	}
+}
+
+// TestCheckoutSlowDatabaseNeverA400: with every PostgreSQL answer delayed
+// past the server's read timeout, a checkout form whose bytes arrive after
+// the headers is still read whole (before any database work), so the guest
+// gets the order or "try again", never "the checkout form could not be
+// read".
+func TestCheckoutSlowDatabaseNeverA400(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	direct, err := sqlstore.Open(ctx, dsn, sqlstore.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() })
+	if err := direct.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, fx: storetest.Seed(t, direct)}
+	u, _ := url.Parse(dsn)
+	p, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	u.Host = p.Addr()
+	st, err := sqlstore.Open(ctx, u.String(), sqlstore.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := ordering.New(st, payment.NewTestProvider(), []byte("web-test-secret-0123456789abcdef"), ordering.WithLogger(quiet),
+		ordering.WithOrderTimeout(3*time.Second))
+	a := auth.New(st, auth.WithParams(auth.TestParams), auth.WithLogger(quiet))
+	srv := httptest.NewUnstartedServer(New(Deps{Store: st, Ordering: svc, Auth: a, Logger: quiet,
+		Limits: Limits{RequestTimeout: 10 * time.Second}}))
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	p.SetLatency(400 * time.Millisecond)
+	body := e.checkoutForm("slow@example.com", "slow-key-1").Encode()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n",
+		e.checkoutPath(), len(body))
+	time.Sleep(50 * time.Millisecond) // the form is not in the server's first read
+	_, _ = io.WriteString(conn, body)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("checkout on a slow database: %d, want 303 (placed) or 503 (try again)", resp.StatusCode)
+	}
+	t.Logf("checkout on a slow database: %d", resp.StatusCode)
 }
