@@ -25,6 +25,9 @@ same run (alternating rounds), the ratio, and the conditions.
            loop), then twice that at a constant arrival rate for 30 s against
            a ladle serve child process; shed, accepted p50/p99, throughput vs
            capacity, peak RSS, duplicates
+  drain    time to drain a backlog of 20,000 events with the autoscaled pool
+           beside fixed pools of its minimum and its maximum, with the peak
+           RSS of each (every run a child process)
   events   events through the whole path (outbox, relay, JetStream, receipt
            email committed) beside raw JetStream publish+consume; and
            commit-to-receipt latency, dev mailbox and SMTP on loopback
@@ -70,6 +73,22 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		return bench.Menu(ctx, cfg)
+	case "drain":
+		cfg := bench.DrainConfig{Out: stdout}
+		fset.IntVar(&cfg.Events, "events", 20000, "events in the backlog")
+		fset.DurationVar(&cfg.Latency, "latency", 2*time.Millisecond, "each event's handling time (a downstream wait)")
+		fset.IntVar(&cfg.Min, "min", 4, "the autoscaled pool's minimum, and the small fixed pool")
+		fset.IntVar(&cfg.Max, "max", 64, "the autoscaled pool's maximum, and the large fixed pool")
+		fset.DurationVar(&cfg.Target, "target", 5*time.Second, "the autoscaler's drain target (as in ladle serve)")
+		fset.IntVar(&cfg.Rounds, "rounds", 5, "rounds of the three runs (alternating); the table shows medians")
+		fset.StringVar(&cfg.Child, "child", "", "internal: run one drain (auto, min or max) and print it as JSON")
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		return bench.Drain(ctx, cfg)
 	case "overload":
 		cfg := bench.OverloadConfig{Out: stdout}
 		var serverFlags string

@@ -103,6 +103,7 @@ type Scaler struct {
 	arrival  float64 // events/s arriving, smoothed
 	latShort float64 // seconds, fast-moving mean latency
 	latLong  float64 // seconds, slow-moving mean latency: the downstream's usual
+	cost     float64 // seconds of a handler per event, overheads included
 	limit    float64 // the latency backoff's concurrency limit
 	sinceCut int     // samples since the limit was last cut
 
@@ -155,6 +156,19 @@ func (s *Scaler) Step(smp Sample) Decision {
 			s.latShort += alphaLatShort * (l - s.latShort)
 			s.latLong += alphaLatLong * (l - s.latLong)
 		}
+		// What an event costs a handler: its own time, or, for a pool
+		// busy the whole interval, workers × interval / completed, which
+		// also counts fetches and acks. Sizing uses the cost; the latency
+		// backoff uses the handlers' own time only.
+		c := l
+		if dt > 0 && smp.Lag > int64(s.workers) {
+			c = max(c, float64(s.workers)*dt/float64(smp.Completed))
+		}
+		if s.cost == 0 {
+			s.cost = c
+		} else {
+			s.cost += alphaLatShort * (c - s.cost)
+		}
 	}
 	if dt > 0 {
 		// Events that arrived = the lag's growth + what was finished.
@@ -163,15 +177,15 @@ func (s *Scaler) Step(smp Sample) Decision {
 	}
 	s.lastLag = smp.Lag
 
-	// The recommendation. With a known latency L, Little's law: keeping up
-	// with arrivals takes arrival×L handlers, and draining the lag within
-	// Target takes Lag/Target×L more. Before anything was measured, a
+	// The recommendation. With a known cost per event C, Little's law:
+	// keeping up with arrivals takes arrival×C handlers, and draining the
+	// lag within Target takes Lag/Target×C more. Before anything was measured, a
 	// backlog doubles the pool each sample (slow start), and no backlog
 	// asks for the minimum.
 	var desired int
 	switch {
-	case s.latShort > 0:
-		desired = int(math.Ceil((s.arrival + float64(smp.Lag)/s.cfg.Target.Seconds()) * s.latShort))
+	case s.cost > 0:
+		desired = int(math.Ceil((s.arrival + float64(smp.Lag)/s.cfg.Target.Seconds()) * s.cost))
 	case smp.Lag > 0:
 		desired = 2 * s.workers
 	default:
@@ -248,8 +262,8 @@ func (s *Scaler) downstreamCap(smp Sample, first bool) int {
 		}
 		capN = min(capN, int(s.limit))
 	}
-	if s.cfg.RateLimit > 0 && s.latShort > 0 {
-		capN = min(capN, max(1, int(math.Ceil(s.cfg.RateLimit*s.latShort))))
+	if s.cfg.RateLimit > 0 && s.cost > 0 {
+		capN = min(capN, max(1, int(math.Ceil(s.cfg.RateLimit*s.cost))))
 	}
 	return max(capN, 1)
 }

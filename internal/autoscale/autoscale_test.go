@@ -276,18 +276,31 @@ func TestRateLimitCapsThePool(t *testing.T) {
 func TestToleranceAndImmediateScaleUp(t *testing.T) {
 	s := New(Config{Min: 1, Max: 100, Target: 10 * time.Second})
 	t0 := time.Unix(0, 0)
-	step := func(i int, lag int64) Decision {
-		return s.Step(Sample{At: t0.Add(time.Duration(i) * time.Second), Lag: lag, Completed: 10, Latency: 100 * time.Millisecond})
+	i := 0
+	// Each handler finishes 10 events a second at 100 ms each; arrivals
+	// keep the lag where it is.
+	step := func(lag int64) Decision {
+		i++
+		return s.Step(Sample{At: t0.Add(time.Duration(i) * time.Second), Lag: lag, Completed: int64(10 * s.Workers()), Latency: 100 * time.Millisecond})
 	}
-	step(0, 0)
-	// Lag 1000 in 10s at 100 ms each: 10 handlers.
-	if d := step(1, 1000); d.Workers < 10 || d.Reason != "up" {
+	step(0)
+	// Lag 1000 to drain in 10s at 100 ms each: 10 more handlers, at once.
+	if d := step(1000); d.Workers < 10 || d.Reason != "up" {
 		t.Fatalf("a backlog should scale up at once: %+v", d)
 	}
+	// Steady: arrivals match completions (w×0.1 s of work a second = w
+	// handlers) and a lag of 5w adds 5%: within the 10% band, no change.
+	for range 20 {
+		step(int64(5 * s.Workers()))
+	}
 	w := s.Workers()
-	// A recommendation within 10% of the size changes nothing.
-	lag := int64(float64(w)*100*1.05) - int64(s.arrival*10)
-	if d := step(2, lag); d.Workers != w {
-		t.Fatalf("a recommendation within the tolerance changed the pool: %d → %+v", w, d)
+	for range 10 {
+		if d := step(int64(5 * w)); d.Workers != w {
+			t.Fatalf("a recommendation 5%% above the size changed the pool: %d → %+v", w, d)
+		}
+	}
+	// 30% above is outside the band: up at once.
+	if d := step(int64(30 * w)); d.Workers <= w || d.Reason != "up" {
+		t.Fatalf("a recommendation 30%% above the size of %d: %+v", w, d)
 	}
 }
