@@ -286,3 +286,35 @@ func TestCheckoutSlowDatabaseNeverA400(t *testing.T) {
 	}
 	t.Logf("checkout on a slow database: %d", resp.StatusCode)
 }
+
+// TestStaffPagesAndUploadsAreLimited: the staff limiter bounds staff pages
+// (503 with Retry-After once it is full) but not the board's live stream,
+// and uploads have a limiter of their own.
+func TestStaffPagesAndUploadsAreLimited(t *testing.T) {
+	t.Parallel()
+	set := limit.NewSet()
+	staff := set.New(limit.Config{Name: "staff", MaxInFlight: 1, RetryAfter: 4})
+	uploads := set.New(limit.Config{Name: "uploads", MaxInFlight: 1, RetryAfter: 6})
+	e := newEnv(t, "sqlite", func(d *Deps) {
+		d.Live = live.NewHub()
+		d.Limits.Staff, d.Limits.Uploads = staff, uploads
+	})
+	c := e.client()
+	c.login(e.staffA)
+	rid := itoa(e.fx.Restaurant.ID)
+	c.get("/admin/r/"+rid+"/orders").want(t, http.StatusOK)
+	hold, _ := staff.Acquire(context.Background())
+	res := c.get("/admin/r/" + rid + "/orders")
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") != "4" {
+		t.Fatalf("staff page with the staff limiter full: %d Retry-After %q", res.status, res.header.Get("Retry-After"))
+	}
+	openStream(t, c, "/admin/r/"+rid+"/orders/live") // streams are not staff pages
+	holdUpload, _ := uploads.Acquire(context.Background())
+	hold()
+	res = c.upload("/admin/r/"+rid+"/menu/items/"+itoa(e.fx.Fries.ID)+"/image", "x.png", pngBytes(t), "version", "1")
+	if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") != "6" {
+		t.Fatalf("upload with the upload limiter full: %d Retry-After %q", res.status, res.header.Get("Retry-After"))
+	}
+	holdUpload()
+	c.get("/admin/r/"+rid+"/orders").want(t, http.StatusOK)
+}

@@ -28,9 +28,9 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /admin/login", s.handleLogin)
-	mux.HandleFunc("POST /admin/login", s.handleLoginPost)
-	mux.HandleFunc("POST /admin/logout", s.handleLogout)
+	mux.Handle("GET /admin/login", s.bounded(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("POST /admin/login", s.bounded(http.HandlerFunc(s.handleLoginPost)))
+	mux.Handle("POST /admin/logout", s.bounded(http.HandlerFunc(s.handleLogout)))
 	mux.Handle("GET /admin/{$}", s.staffPage(s.requireUser(s.handleAdminHome)))
 	mux.Handle("GET /admin/mailbox", s.staffPage(s.requireUser(s.handleMailboxRedirect))) // admin_mailbox.go
 	for _, rt := range staffRoutes {
