@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSToken: cfg.NATSToken, Stdout: stdout, NATSSync: natsSync,
 		Stream: cmp.Or(cfg.NATSStream, "LADLE_EVENTS_"+strings.ToUpper(instance[:12])), SubjectPrefix: "ladle." + instance[:12] + ".events",
 		NATSReplicas: cfg.NATSReplicas,
-		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
+		SMTPURL:      cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
 		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,
 		WorkerMin: cfg.WorkerMin, WorkerMax: cfg.WorkerMax, Registerer: reg, ShutdownGrace: cfg.Shutdown,
 		AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Logger: log}, store,
