@@ -28,6 +28,9 @@ same run (alternating rounds), the ratio, and the conditions.
   drain    time to drain a backlog of 20,000 events with the autoscaled pool
            beside fixed pools of its minimum and its maximum, with the peak
            RSS of each (every run a child process)
+  campaign a campaign from a ladle serve child process into a counting SMTP
+           server: emails/s beside raw SMTP, CPU per email, peak RSS, every
+           recipient exactly once, receipt latency at rest vs while sending
   events   events through the whole path (outbox, relay, JetStream, receipt
            email committed) beside raw JetStream publish+consume; and
            commit-to-receipt latency, dev mailbox and SMTP on loopback
@@ -60,6 +63,23 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		return bench.Orders(ctx, cfg)
+	case "campaign":
+		cfg := bench.CampaignConfig{Out: stdout}
+		fset.IntVar(&cfg.Recipients, "recipients", 100_000, "recipients of the campaign (seeded as opted-in customers)")
+		fset.StringVar(&cfg.PostgresURL, "postgres-url", getenv("LADLE_TEST_POSTGRES_URL"),
+			"PostgreSQL to run on as well (a schema of its own is made and dropped); empty: SQLite only [LADLE_TEST_POSTGRES_URL]")
+		fset.BoolVar(&cfg.SQLite, "sqlite", true, "run on SQLite (the embedded default)")
+		fset.IntVar(&cfg.Rounds, "rounds", 1, "rounds per database; the table shows medians")
+		fset.Float64Var(&cfg.OrderRate, "order-rate", 10, "pay-at-pickup orders per second placed for the receipt-latency figures")
+		fset.IntVar(&cfg.Workers, "workers", 8, "--campaign-workers of the child")
+		fset.IntVar(&cfg.Pool, "pool", 16, "SMTP connections of the child's campaign pool (and of the baseline)")
+		if err := fset.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+		return bench.Campaign(ctx, cfg)
 	case "menu":
 		cfg := bench.MenuConfig{Out: stdout}
 		fset.IntVar(&cfg.Clients, "clients", 16, "concurrent keep-alive connections")
