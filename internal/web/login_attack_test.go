@@ -28,13 +28,19 @@ import (
 // attacker's address.
 func TestLoginUnderAttack(t *testing.T) {
 	var mgr *auth.Manager
+	// LADLE_LOGIN_TEST_SLOTS overrides the hash slots, to measure the
+	// baseline the slots are there to prevent (e.g. 16).
+	var slotOpt []auth.Option
+	if n, err := strconv.Atoi(os.Getenv("LADLE_LOGIN_TEST_SLOTS")); err == nil && n > 0 {
+		slotOpt = append(slotOpt, auth.WithHashConcurrency(n))
+	}
 	e := newEnv(t, "sqlite", func(d *Deps) {
 		proxies, err := auth.ParseTrustedProxies("127.0.0.1/32, ::1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		mgr = auth.New(d.Store, auth.WithParams(auth.DefaultParams), auth.WithLogger(quiet),
-			auth.WithTrustedProxies(proxies), auth.WithSecret([]byte("login-attack-test-secret-0123456789")))
+		mgr = auth.New(d.Store, append(slotOpt, auth.WithParams(auth.DefaultParams), auth.WithLogger(quiet),
+			auth.WithTrustedProxies(proxies), auth.WithSecret([]byte("login-attack-test-secret-0123456789")))...)
 		d.Auth = mgr
 	})
 	ctx := context.Background()
