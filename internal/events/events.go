@@ -83,6 +83,9 @@ type Config struct {
 	WorkerConcurrency int
 	WorkerMin         int
 	WorkerMax         int
+	// WorkerScaleDown is the autoscaler's scale-down stabilization window
+	// (--worker-scale-down-window, default 30s).
+	WorkerScaleDown time.Duration
 	// ShutdownGrace is how long Stop lets handlers in progress finish
 	// before cancelling them (--shutdown-timeout; default 10s).
 	ShutdownGrace time.Duration
@@ -198,7 +201,8 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 	var err error
 	sys.Broker, err = broker.Open(ctx, broker.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, Listen: cfg.NATSListen,
 		Token: natsToken, SyncInterval: cfg.NATSSync, Stream: cfg.Stream, SubjectPrefix: cfg.SubjectPrefix,
-		Name: "ladle-" + cfg.Role, Logger: cfg.Logger})
+		Replicas: externalOnly(cfg.NATSURL, cfg.NATSReplicas),
+		Name:     "ladle-" + cfg.Role, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +232,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		}
 		var scale *autoscale.Config
 		if cfg.WorkerConcurrency <= 0 {
-			scale = &autoscale.Config{Min: cfg.WorkerMin, Max: cfg.WorkerMax}
+			scale = &autoscale.Config{Min: cfg.WorkerMin, Max: cfg.WorkerMax, ScaleDownWindow: cfg.WorkerScaleDown}
 		}
 		cons, err := worker.EmailConsumers(worker.EmailConfig{
 			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
