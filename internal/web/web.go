@@ -59,6 +59,9 @@ type Deps struct {
 	// System backs the owners' System page (admin_system.go); nil turns it
 	// off.
 	System SystemBoard
+	// Campaigns backs /admin/…/campaigns (admin_campaign.go); nil turns
+	// those pages off. Store must implement ladle.CampaignStore too.
+	Campaigns CampaignService
 }
 
 // Limits are the web pages' shares of the server's limiters.

@@ -1,0 +1,198 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/campaign"
+)
+
+// CampaignService is what the campaign pages drive (campaign.Service).
+type CampaignService interface {
+	Create(ctx context.Context, restaurantID int64, in campaign.Input) (*ladle.Campaign, int64, error)
+	Start(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
+	Pause(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
+	Resume(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
+	Cancel(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
+	RetryFailed(ctx context.Context, restaurantID int64, id string) (int64, *ladle.Campaign, error)
+	Progress(ctx context.Context, restaurantID int64, id string) (*campaign.Progress, error)
+}
+
+// campaignRoutes are the campaign pages: list and create, one campaign's
+// live progress and its actions, and the staff API tokens.
+var campaignRoutes = []staffRoute{
+	{"GET /admin/r/{rid}/campaigns", func(s *server) staffHandler { return s.handleCampaigns }},
+	{"POST /admin/r/{rid}/campaigns", func(s *server) staffHandler { return s.handleCampaignCreate }},
+	{"GET /admin/r/{rid}/campaigns/{id}", func(s *server) staffHandler { return s.handleCampaign }},
+	{"GET /admin/r/{rid}/campaigns/{id}/progress", func(s *server) staffHandler { return s.handleCampaignProgress }},
+	{"POST /admin/r/{rid}/campaigns/{id}/{action}", func(s *server) staffHandler { return s.handleCampaignAction }},
+	{"POST /admin/r/{rid}/api-tokens/{id}/revoke", func(s *server) staffHandler { return s.handleTokenRevoke }},
+}
+
+func init() { staffRoutes = append(staffRoutes, campaignRoutes...) }
+
+type campaignsPage struct {
+	page
+	Restaurant *ladle.Restaurant
+	Campaigns  []ladle.Campaign
+	Tokens     []ladle.APIToken
+	Form       campaign.Input
+	Errors     map[string]string
+	Error      string
+}
+
+type campaignPage struct {
+	page
+	Restaurant *ladle.Restaurant
+	P          *campaign.Progress
+	Done       int64
+	Error      string
+	Actions    []string
+}
+
+// campaignAccess returns the campaign store, or answers 404 (campaigns
+// off) or 403 (the staff role) and returns nil.
+func (s *server) campaignAccess(w http.ResponseWriter, r *http.Request, st *staffView) ladle.CampaignStore {
+	cs, ok := s.Store.(ladle.CampaignStore)
+	if s.Campaigns == nil || !ok {
+		s.notFound(w, r)
+		return nil
+	}
+	if st.Role != ladle.RoleOwner && st.Role != ladle.RoleManager {
+		s.errorPage(w, r, http.StatusForbidden, "Not allowed", "Campaigns need the owner or manager role.")
+		return nil
+	}
+	return cs
+}
+
+func (s *server) handleCampaigns(w http.ResponseWriter, r *http.Request, st *staffView) {
+	s.renderCampaigns(w, r, st, http.StatusOK, campaign.Input{Text: "Hi {{.Name}},\n\n\n\nUnsubscribe: {{.UnsubscribeURL}}",
+		HTML: `<p>Hi {{.Name}},</p>` + "\n\n" + `<p><a href="{{.UnsubscribeURL}}">Unsubscribe</a></p>`}, nil, "")
+}
+
+func (s *server) renderCampaigns(w http.ResponseWriter, r *http.Request, st *staffView, status int, form campaign.Input, errs map[string]string, msg string) {
+	cs := s.campaignAccess(w, r, st)
+	if cs == nil {
+		return
+	}
+	list, err := cs.Campaigns(r.Context(), st.Restaurant.ID, 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tokens, err := cs.APITokens(r.Context(), st.Restaurant.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, status, "admin_campaigns.html", campaignsPage{page: page{Title: "Campaigns · " + st.Restaurant.Name, Staff: st},
+		Restaurant: st.Restaurant, Campaigns: list, Tokens: tokens, Form: form, Errors: errs, Error: msg})
+}
+
+func (s *server) handleCampaignCreate(w http.ResponseWriter, r *http.Request, st *staffView) {
+	if s.campaignAccess(w, r, st) == nil {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
+	in := campaign.Input{Name: r.PostFormValue("name"), Subject: r.PostFormValue("subject"),
+		HTML: r.PostFormValue("html"), Text: r.PostFormValue("text"), Audience: ladle.Audience{Segment: "opted_in"}}
+	in.Audience.OrderedWithinDays, _ = strconv.Atoi(r.PostFormValue("ordered_within_days"))
+	in.Audience.MinOrders, _ = strconv.Atoi(r.PostFormValue("min_orders"))
+	c, _, err := s.Campaigns.Create(r.Context(), st.Restaurant.ID, in)
+	if err != nil {
+		var le *ladle.Error
+		if asLadleError(err, &le) && le.Kind == ladle.KindInvalid {
+			s.renderCampaigns(w, r, st, http.StatusBadRequest, in, le.Fields, le.Message)
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/r/"+strconv.FormatInt(st.Restaurant.ID, 10)+"/campaigns/"+c.ID, http.StatusSeeOther)
+}
+
+func (s *server) handleCampaign(w http.ResponseWriter, r *http.Request, st *staffView) {
+	if s.campaignAccess(w, r, st) == nil {
+		return
+	}
+	p, err := s.Campaigns.Progress(r.Context(), st.Restaurant.ID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin_campaign.html", campaignPage{page: page{Title: p.Name + " · Campaigns", Staff: st},
+		Restaurant: st.Restaurant, P: p, Done: p.Sent + p.Failed + p.Skipped, Error: r.URL.Query().Get("error"),
+		Actions: []string{"send", "pause", "resume", "cancel", "retry-failed"}})
+}
+
+// handleCampaignProgress is the JSON the progress page polls every second.
+func (s *server) handleCampaignProgress(w http.ResponseWriter, r *http.Request, st *staffView) {
+	if s.campaignAccess(w, r, st) == nil {
+		return
+	}
+	p, err := s.Campaigns.Progress(r.Context(), st.Restaurant.ID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func (s *server) handleCampaignAction(w http.ResponseWriter, r *http.Request, st *staffView) {
+	if s.campaignAccess(w, r, st) == nil {
+		return
+	}
+	ctx, rid, id := r.Context(), st.Restaurant.ID, r.PathValue("id")
+	var err error
+	switch r.PathValue("action") {
+	case "send":
+		_, err = s.Campaigns.Start(ctx, rid, id)
+	case "pause":
+		_, err = s.Campaigns.Pause(ctx, rid, id)
+	case "resume":
+		_, err = s.Campaigns.Resume(ctx, rid, id)
+	case "cancel":
+		_, err = s.Campaigns.Cancel(ctx, rid, id)
+	case "retry-failed":
+		_, _, err = s.Campaigns.RetryFailed(ctx, rid, id)
+	default:
+		s.notFound(w, r)
+		return
+	}
+	to := "/admin/r/" + strconv.FormatInt(rid, 10) + "/campaigns/" + id
+	if err != nil {
+		var le *ladle.Error
+		if asLadleError(err, &le) && (le.Kind == ladle.KindConflict || le.Kind == ladle.KindUnavailable) {
+			http.Redirect(w, r, to+"?error="+urlQueryEscape(le.Message), http.StatusSeeOther)
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (s *server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, st *staffView) {
+	cs := s.campaignAccess(w, r, st)
+	if cs == nil {
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err := cs.RevokeAPIToken(r.Context(), st.Restaurant.ID, id, time.Now()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/r/"+strconv.FormatInt(st.Restaurant.ID, 10)+"/campaigns#tokens", http.StatusSeeOther)
+}
+
+func asLadleError(err error, target **ladle.Error) bool { return errors.As(err, target) }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

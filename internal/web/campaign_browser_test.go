@@ -1,0 +1,102 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/broker/brokertest"
+	"github.com/ladle-dev/ladle/internal/campaign"
+	"github.com/ladle-dev/ladle/internal/mail"
+	"github.com/ladle-dev/ladle/internal/mail/smtptest"
+	"github.com/ladle-dev/ladle/internal/sqlstore"
+)
+
+// A manager creates a campaign in the staff UI, sends it, and watches the
+// progress bar fill up to done without reloading.
+func TestBrowserCampaignCreateSendWatch(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	b := brokertest.Open(t, brokertest.Embedded)
+	srv := smtptest.Start(t)
+	e := newEnv(t, "sqlite", func(d *Deps) {
+		st := d.Store.(*sqlstore.Store)
+		d.Campaigns = campaign.NewService(st, b, quiet)
+		u, _ := url.Parse(srv.URL())
+		tr, err := mail.NewSMTP(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim := campaign.NewLocalLimiter(40) // slow enough to watch
+		sender, err := campaign.NewSender(campaign.SenderConfig{Store: st, Broker: b, Transport: tr, Limiter: lim,
+			From: "Bistro <news@bistro.example>", PublicURL: "https://ladle.example", Signer: campaign.NewSigner([]byte("k")),
+			Logger: quiet, BatchSize: 20, PageSize: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sender.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sender.Stop(); tr.Close() })
+	})
+	var csv strings.Builder
+	csv.WriteString("email,name,marketing_opt_in\n")
+	for i := range 80 {
+		fmt.Fprintf(&csv, "fan%02d@example.com,Fan %d,true\n", i, i)
+	}
+	if _, err := campaign.Import(context.Background(), e.store.(ladle.CampaignStore), e.fx.Restaurant.ID, strings.NewReader(csv.String()), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mgr := e.user("mgr", e.fx.Restaurant.ID)
+	if err := e.store.AddMembership(context.Background(), ladle.Membership{UserID: mgr.ID, RestaurantID: e.fx.Restaurant.ID, Role: ladle.RoleManager}); err != nil {
+		t.Fatal(err)
+	}
+
+	page := e.srv.URL + "/admin/r/" + itoa(e.fx.Restaurant.ID) + "/campaigns"
+	run(t, ctx,
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.CSS(`#l-email`)),
+		chromedp.SendKeys(chromedp.CSS(`#l-email`), mgr.Email),
+		chromedp.SendKeys(chromedp.CSS(`#l-password`), staffPassword),
+		chromedp.Click(chromedp.CSS(`.login button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-campaign`)),
+		chromedp.SendKeys(chromedp.CSS(`#campaign-name`), "Spring menu"),
+		chromedp.SendKeys(chromedp.CSS(`#campaign-subject`), "Hello {{.Name}}"),
+		chromedp.Click(chromedp.CSS(`#campaign-create`)),
+		chromedp.WaitVisible(chromedp.CSS(`#campaign[data-status="draft"]`)),
+		chromedp.Click(chromedp.CSS(`#campaign-send`)),
+		chromedp.WaitVisible(chromedp.CSS(`#campaign[data-status="sending"]`)),
+	)
+	// The bar moves while sending, without a reload.
+	var seen []string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		v := eval[string](t, ctx, `(function(){var b=document.getElementById('campaign-bar');return b.value+'/'+b.max+' '+document.getElementById('campaign-status').textContent})()`)
+		if len(seen) == 0 || seen[len(seen)-1] != v {
+			seen = append(seen, v)
+		}
+		if strings.HasSuffix(v, " done") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if last := seen[len(seen)-1]; last != "80/80 done" {
+		t.Fatalf("progress seen: %v", seen)
+	}
+	if len(seen) < 3 {
+		t.Errorf("the bar did not move live: %v", seen)
+	}
+	if got := eval[string](t, ctx, `document.getElementById('campaign-sent').textContent`); got != "80" {
+		t.Errorf("sent shows %q", got)
+	}
+	if n := srv.Count(); n != 80 {
+		t.Fatalf("SMTP server got %d", n)
+	}
+	screenshot(t, ctx, "campaign-done.png")
+}
