@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
