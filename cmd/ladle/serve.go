@@ -170,6 +170,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	limits := limit.NewSet()
 	reg.MustRegister(limits)
+	reg.MustRegister(authMgr) // sign-in hash slots and refusals
 
 	if cfg.Role != "worker" {
 		blobURL, err := cfg.blobURL()

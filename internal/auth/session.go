@@ -71,6 +71,7 @@ type Manager struct {
 	hashing     atomic.Int64
 	peakHashing atomic.Int64
 	busy        atomic.Int64
+	limited     atomic.Int64
 
 	dummyOnce sync.Once
 	dummy     string
@@ -164,11 +165,13 @@ type HashStats struct {
 	InFlight int   // running now
 	Peak     int   // most ever running at once
 	Busy     int64 // sign-ins refused because every slot was taken
+	Limited  int64 // sign-ins refused by a failure limit
 }
 
 // HashStats returns the hash slots' numbers.
 func (m *Manager) HashStats() HashStats {
-	return HashStats{Slots: cap(m.slots), InFlight: int(m.hashing.Load()), Peak: int(m.peakHashing.Load()), Busy: m.busy.Load()}
+	return HashStats{Slots: cap(m.slots), InFlight: int(m.hashing.Load()), Peak: int(m.peakHashing.Load()), Busy: m.busy.Load(),
+		Limited: m.limited.Load()}
 }
 
 // verify checks password against the encoded hash in one of the hash
@@ -237,6 +240,7 @@ func (m *Manager) authenticate(ctx context.Context, ip string, device *deviceCla
 		}
 	}
 	if ok, wait := m.limiter.Charge(limits...); !ok {
+		m.limited.Add(1)
 		secs := max(int(wait.Round(time.Second)/time.Second), 1)
 		return nil, &ladle.Error{Kind: ladle.KindRateLimited, Code: ladle.CodeRateLimited,
 			Message: "too many failed sign-in attempts; try again in " + humanWait(wait),

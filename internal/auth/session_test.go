@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 )
@@ -243,6 +245,21 @@ func TestHashSlotsAreBounded(t *testing.T) {
 	}
 	if m.HashStats().Busy != 3*DefaultMaxFailures {
 		t.Fatalf("stats %+v", m.HashStats())
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			got[mf.GetName()] = mt.GetGauge().GetValue() + mt.GetCounter().GetValue()
+		}
+	}
+	if got["ladle_login_hash_slots"] != 2 || got["ladle_login_hash_busy_total"] != 3*DefaultMaxFailures || len(got) != 4 {
+		t.Fatalf("metrics %v", got)
 	}
 	<-m.slots
 	if _, err := m.Authenticate(ctx, "10.7.0.1", f.user.Email, password); err != nil {
