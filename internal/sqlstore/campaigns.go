@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -13,7 +14,11 @@ import (
 )
 
 const campaignCols = `id, restaurant_id, name, subject, html_body, text_body, audience, status, generation,
-	enumerated, cursor, total, sent, failed, skipped, scheduled_at, started_at, finished_at, created_at, updated_at`
+	enumerated, cursor, total,
+	sent + (SELECT COALESCE(sum(k.sent), 0) FROM campaign_counts k WHERE k.restaurant_id = campaigns.restaurant_id AND k.campaign_id = campaigns.id),
+	failed + (SELECT COALESCE(sum(k.failed), 0) FROM campaign_counts k WHERE k.restaurant_id = campaigns.restaurant_id AND k.campaign_id = campaigns.id),
+	skipped + (SELECT COALESCE(sum(k.skipped), 0) FROM campaign_counts k WHERE k.restaurant_id = campaigns.restaurant_id AND k.campaign_id = campaigns.id),
+	scheduled_at, started_at, finished_at, created_at, updated_at`
 
 func scanCampaign(row interface{ Scan(...any) error }) (*ladle.Campaign, error) {
 	c := &ladle.Campaign{}
@@ -230,6 +235,9 @@ func (s *Store) EnumerateRecipients(ctx context.Context, restaurantID int64, id 
 			restaurantID, id, c.Total, c.Cursor, c.Enumerated, string(status), tsPtr(c.FinishedAt), now)
 		return err
 	})
+	if err == nil && c.Enumerated && c.Status == ladle.CampaignSending {
+		err = s.finishIfComplete(ctx, restaurantID, id, now)
+	}
 	return c, err
 }
 
@@ -265,6 +273,7 @@ func (s *Store) ClaimSends(ctx context.Context, c ladle.SendClaim) ([]ladle.Send
 	now := ts(c.Now)
 	lease := ts(c.Now.Add(c.Lease))
 	var out []ladle.Send
+	skippedAny := false
 	err := s.withTx(ctx, func(tx *Tx) error {
 		// Every send checks the suppression list: claimable records of the
 		// range whose address is suppressed now are skipped, so someone who
@@ -278,6 +287,7 @@ func (s *Store) ClaimSends(ctx context.Context, c ladle.SendClaim) ([]ladle.Send
 			return err
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
+			skippedAny = true
 			if err := countSends(ctx, tx, c.RestaurantID, c.CampaignID, 0, 0, n, now); err != nil {
 				return err
 			}
@@ -308,6 +318,9 @@ func (s *Store) ClaimSends(ctx context.Context, c ladle.SendClaim) ([]ladle.Send
 		}
 		return rows.Err()
 	})
+	if err == nil && skippedAny {
+		err = s.finishIfComplete(ctx, c.RestaurantID, c.CampaignID, now)
+	}
 	slices.SortFunc(out, func(a, b ladle.Send) int { return int(a.CustomerID - b.CustomerID) })
 	return out, err
 }
@@ -339,7 +352,8 @@ func (s *Store) FinishSends(ctx context.Context, restaurantID int64, id string, 
 			sentIDs = append(sentIDs, r.CustomerID)
 		}
 	}
-	return s.withTx(ctx, func(tx *Tx) error {
+	counted := false
+	err := s.withTx(ctx, func(tx *Tx) error {
 		var sent, failed, skipped int64
 		if len(sentIDs) > 0 {
 			res, err := tx.ExecContext(ctx, `UPDATE campaign_sends SET status = 'sent', sent_at = $3, reason = ''
@@ -383,22 +397,39 @@ func (s *Store) FinishSends(ctx context.Context, restaurantID int64, id string, 
 		if sent+failed+skipped == 0 {
 			return nil
 		}
+		counted = true
 		return countSends(ctx, tx, restaurantID, id, sent, failed, skipped, now)
 	})
+	if err == nil && counted {
+		err = s.finishIfComplete(ctx, restaurantID, id, now)
+	}
+	return err
 }
 
-// countSends adds to a campaign's counts and moves an enumerated sending
-// campaign with nothing left to done.
+// countSends adds to a campaign's counts, in a random one of its 16 count
+// shards, so concurrent chunks do not queue on one row.
 func countSends(ctx context.Context, tx *Tx, restaurantID int64, id string, sent, failed, skipped int64, now time.Time) error {
-	t := true
-	_, err := tx.ExecContext(ctx, `UPDATE campaigns SET sent = sent + $3, failed = failed + $4, skipped = skipped + $5,
-		updated_at = $6,
-		status = CASE WHEN status = 'sending' AND enumerated = $7 AND sent + $3 + failed + $4 + skipped + $5 >= total
-			THEN 'done' ELSE status END,
-		finished_at = CASE WHEN status = 'sending' AND enumerated = $7 AND sent + $3 + failed + $4 + skipped + $5 >= total
-			THEN $6 ELSE finished_at END
-		WHERE restaurant_id = $1 AND id = $2`, restaurantID, id, sent, failed, skipped, now, t)
+	_, err := tx.ExecContext(ctx, `INSERT INTO campaign_counts (restaurant_id, campaign_id, shard, sent, failed, skipped)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (restaurant_id, campaign_id, shard) DO UPDATE SET
+		sent = campaign_counts.sent + excluded.sent, failed = campaign_counts.failed + excluded.failed,
+		skipped = campaign_counts.skipped + excluded.skipped`,
+		restaurantID, id, rand.IntN(16), sent, failed, skipped)
 	return err
+}
+
+// finishIfComplete moves an enumerated sending campaign whose counts reach
+// its total to done. It runs after the counting transaction committed (in
+// a transaction of its own): two chunks finishing at once each see the
+// other's count once it is committed, so the later one always sees both.
+func (s *Store) finishIfComplete(ctx context.Context, restaurantID int64, id string, now time.Time) error {
+	t := true
+	return s.withTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'done', finished_at = $3, updated_at = $3
+			WHERE restaurant_id = $1 AND id = $2 AND status = 'sending' AND enumerated = $4
+			AND sent + failed + skipped + (SELECT COALESCE(sum(k.sent + k.failed + k.skipped), 0) FROM campaign_counts k
+				WHERE k.restaurant_id = $1 AND k.campaign_id = $2) >= total`, restaurantID, id, ts(now), t)
+		return err
+	})
 }
 
 func truncate(s string, n int) string {
@@ -476,8 +507,8 @@ func (s *Store) RetryFailed(ctx context.Context, restaurantID int64, id string, 
 			c.FinishedAt = nil
 		}
 		c.UpdatedAt = now
-		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = $3, status = $4, generation = $5, finished_at = $6, updated_at = $7
-			WHERE restaurant_id = $1 AND id = $2`, restaurantID, id, c.Failed, string(c.Status), c.Generation, tsPtr(c.FinishedAt), now)
+		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - $3, status = $4, generation = $5, finished_at = $6, updated_at = $7
+			WHERE restaurant_id = $1 AND id = $2`, restaurantID, id, n, string(c.Status), c.Generation, tsPtr(c.FinishedAt), now)
 		return err
 	})
 	if err != nil {
