@@ -211,7 +211,12 @@ func (g *groupCommitter) runOne(sqltx *sql.Tx, q querier, j *gcJob) error {
 	if _, err := sqltx.ExecContext(ctx, `SAVEPOINT gc`); err != nil {
 		return err
 	}
-	tx := &Tx{querier: q, d: g.s.d, now: g.s.now}
+	// A started member runs to its end whatever its context does: SQLite
+	// answers a context that ends mid-statement with sqlite3_interrupt,
+	// which rolls back the whole transaction — the other members' work and
+	// this savepoint with it. The member's deadline bounded its wait in the
+	// queue; its statements on the one local writer are short.
+	tx := &Tx{querier: uninterrupted{q}, d: g.s.d, now: g.s.now}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -239,4 +244,20 @@ func (s *Store) GroupCommitStats() (commits, transactions int64) {
 		return 0, 0
 	}
 	return s.group.commits.Load(), s.group.members.Load()
+}
+
+// uninterrupted runs a member's statements under a context that does not
+// end with the member's (see runOne).
+type uninterrupted struct{ q querier }
+
+func (u uninterrupted) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return u.q.ExecContext(context.WithoutCancel(ctx), query, args...)
+}
+
+func (u uninterrupted) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return u.q.QueryContext(context.WithoutCancel(ctx), query, args...)
+}
+
+func (u uninterrupted) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return u.q.QueryRowContext(context.WithoutCancel(ctx), query, args...)
 }

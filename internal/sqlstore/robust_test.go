@@ -360,3 +360,85 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("%d commits for %d transactions, want 2 for %d", c1-c0, m1-m0, 1+n-2)
 	}
 }
+
+// A member whose context ends while its statement runs must not take the
+// group down: SQLite interrupts such a statement by rolling back the whole
+// transaction, which lost every member's work and answered the others
+// "no such savepoint" (a 500 under overload, when deadlines expire).
+func TestGroupCommitMemberDeadlineMidStatement(t *testing.T) {
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "ladle.db"))
+	ctx := context.Background()
+	release, started := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- s.withTx(ctx, func(tx *Tx) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+
+	insert := func(ctx context.Context, tx *Tx, slug string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
+			VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, slug, time.Now())
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	// Member 1 writes, then runs a long write statement while its deadline
+	// passes; members 0 and 2 are ordinary.
+	for i := range 3 {
+		wg.Go(func() {
+			if i == 1 {
+				time.Sleep(20 * time.Millisecond) // queue in order 0, 1, 2
+			} else if i == 2 {
+				time.Sleep(40 * time.Millisecond)
+			}
+			mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			errs[i] = s.withTx(mctx, func(tx *Tx) error {
+				if err := insert(mctx, tx, "m-"+strconv.Itoa(i)); err != nil {
+					return err
+				}
+				if i != 1 {
+					return nil
+				}
+				// Long enough that the deadline below passes mid-statement.
+				sctx, scancel := context.WithTimeout(mctx, 30*time.Millisecond)
+				defer scancel()
+				_, err := tx.ExecContext(sctx, `UPDATE restaurants SET phone = (
+					WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 400000)
+					SELECT CAST(count(*) AS TEXT) FROM c) WHERE slug = 'm-1'`)
+				return err
+			})
+		})
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(s.group.jobs) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writers queued", len(s.group.jobs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("ordinary members failed: %v, %v", errs[0], errs[2])
+	}
+	var n int
+	if err := s.ReadDB().QueryRowContext(ctx, `SELECT count(*) FROM restaurants WHERE slug IN ('m-0', 'm-2')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("%d of the ordinary members' rows committed, want 2", n)
+	}
+	if errs[1] == nil {
+		// It ran to its end despite its deadline: then it committed whole.
+		if err := s.ReadDB().QueryRowContext(ctx, `SELECT count(*) FROM restaurants WHERE slug = 'm-1' AND phone <> ''`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("member 1 reported success but its row is missing or partial (n=%d, err=%v)", n, err)
+		}
+	}
+}
