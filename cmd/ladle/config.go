@@ -49,6 +49,7 @@ type config struct {
 	WorkerMin         int
 	WorkerMax         int
 	WorkerScaleDown   time.Duration
+	WorkerTarget      time.Duration
 	AckWait           time.Duration
 	SMTPTimeout       time.Duration
 	CampaignRate      float64
@@ -97,6 +98,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.IntVar(&c.WorkerConcurrency, "worker-concurrency", 0, "fix the handlers per email consumer in this process (0: autoscale between --worker-min and --worker-max)")
 	fset.IntVar(&c.WorkerMin, "worker-min", 1, "fewest handlers per email consumer in this process when autoscaling")
 	fset.IntVar(&c.WorkerMax, "worker-max", 32, "most handlers per email consumer in this process when autoscaling")
+	fset.DurationVar(&c.WorkerTarget, "worker-drain-target", 5*time.Second, "an autoscaled pool grows to drain its consumer's lag within this time")
 	fset.DurationVar(&c.WorkerScaleDown, "worker-scale-down-window", 30*time.Second, "an autoscaled pool shrinks only to the largest size asked for within this window")
 	fset.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how soon an event whose worker died is delivered again")
 	fset.DurationVar(&c.SMTPTimeout, "smtp-timeout", 30*time.Second, "bound on one hand-over to the SMTP server")

@@ -142,7 +142,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		NATSReplicas: cfg.NATSReplicas,
 		SMTPURL:      cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
 		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,
-		WorkerMin: cfg.WorkerMin, WorkerMax: cfg.WorkerMax, WorkerScaleDown: cfg.WorkerScaleDown, Registerer: reg, ShutdownGrace: cfg.Shutdown,
+		WorkerMin: cfg.WorkerMin, WorkerMax: cfg.WorkerMax, WorkerScaleDown: cfg.WorkerScaleDown, WorkerTarget: cfg.WorkerTarget, Registerer: reg, ShutdownGrace: cfg.Shutdown,
 		AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Logger: log}, store,
 		func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) })
 	if err != nil {

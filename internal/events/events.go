@@ -86,6 +86,9 @@ type Config struct {
 	// WorkerScaleDown is the autoscaler's scale-down stabilization window
 	// (--worker-scale-down-window, default 30s).
 	WorkerScaleDown time.Duration
+	// WorkerTarget is how soon an autoscaled pool aims to drain its lag
+	// (--worker-drain-target, default 5s).
+	WorkerTarget time.Duration
 	// ShutdownGrace is how long Stop lets handlers in progress finish
 	// before cancelling them (--shutdown-timeout; default 10s).
 	ShutdownGrace time.Duration
@@ -232,7 +235,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		}
 		var scale *autoscale.Config
 		if cfg.WorkerConcurrency <= 0 {
-			scale = &autoscale.Config{Min: cfg.WorkerMin, Max: cfg.WorkerMax, ScaleDownWindow: cfg.WorkerScaleDown}
+			scale = &autoscale.Config{Min: cfg.WorkerMin, Max: cfg.WorkerMax, ScaleDownWindow: cfg.WorkerScaleDown, Target: cfg.WorkerTarget}
 		}
 		cons, err := worker.EmailConsumers(worker.EmailConfig{
 			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
