@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/ladle-dev/ladle"
 )
 
@@ -51,7 +53,7 @@ const (
 const idemColumns = `restaurant_id, key, request_hash, locked_at, order_id, response_status, response_body, created_at,
 	lock_version, holder, boot`
 
-func scanIdem(row *sql.Row) (*ladle.IdempotencyRecord, error) {
+func scanIdem(row interface{ Scan(...any) error }) (*ladle.IdempotencyRecord, error) {
 	var r ladle.IdempotencyRecord
 	var orderID sql.NullString
 	if err := row.Scan(&r.RestaurantID, &r.Key, &r.RequestHash, nullTimeCol{&r.LockedAt}, &orderID,
@@ -102,13 +104,18 @@ func (s *Store) ClaimAndCreateOrder(ctx context.Context, c ladle.KeyClaim, in la
 	var refused error // a 4xx of a taken-over key: committed as its deletion
 	err = s.withTx(ctx, func(tx *Tx) error {
 		var err error
-		rec, claimed, err = claimKey(ctx, tx, c, in.ID)
+		var pre *orderPrelude
+		if tx.batches() {
+			rec, claimed, pre, err = claimKeyAndLoad(ctx, tx, c, in)
+		} else {
+			rec, claimed, err = claimKey(ctx, tx, c, in.ID)
+		}
 		if err != nil || !claimed {
 			return err
 		}
 		in.Fence = rec.Fence
 		if rec.OrderID == in.ID { // new: inserted with its recovery point
-			o, err = createOrder(ctx, tx, in, now, false)
+			o, err = createOrder(ctx, tx, in, now, false, pre)
 			return err
 		}
 		if rec.OrderID != "" {
@@ -117,7 +124,7 @@ func (s *Store) ClaimAndCreateOrder(ctx context.Context, c ladle.KeyClaim, in la
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT create_order`); err != nil {
 			return err
 		}
-		o, err = createOrder(ctx, tx, in, now, true)
+		o, err = createOrder(ctx, tx, in, now, true, nil)
 		if err == nil {
 			rec.OrderID = o.ID
 			return nil
@@ -154,12 +161,67 @@ func claimKey(ctx context.Context, tx *Tx, c ladle.KeyClaim, newOrderID string) 
 		return rec, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		if tx.d.isForeignKeyViolation(err) {
-			return nil, false, ladle.NotFound("restaurant")
-		}
-		return nil, false, err
+		return nil, false, newKeyError(tx, err)
 	}
-	rec, err = scanIdem(tx.QueryRowContext(ctx, sqlReclaimKey, c.RestaurantID, c.Key, c.RequestHash, now,
+	return claimExistingKey(ctx, tx, c)
+}
+
+func newKeyError(tx *Tx, err error) error {
+	if tx.d.isForeignKeyViolation(err) {
+		return ladle.NotFound("restaurant")
+	}
+	return err
+}
+
+// claimKeyAndLoad is claimKey for a new order on PostgreSQL: the new key's
+// insert and the order's steps 1–2 (restaurant and coupon, menu items) go
+// in one batch, since the reads do not depend on the claim. Their results
+// are used only if the key was new; otherwise the claim goes on as
+// claimKey's would.
+func claimKeyAndLoad(ctx context.Context, tx *Tx, c ladle.KeyClaim, in ladle.NewOrder) (*ladle.IdempotencyRecord, bool, *orderPrelude, error) {
+	now := ts(c.Now)
+	b := &pgx.Batch{}
+	b.Queue(sqlClaimNewKey, c.RestaurantID, c.Key, c.RequestHash, now, c.Holder, c.Boot, in.ID)
+	b.Queue(sqlLoadRestaurantCoupon, in.RestaurantID, in.Request.CouponCode)
+	b.Queue(sqlLoadOrderItemsPostgres, in.RestaurantID, orderItemIDs(in.Request))
+	var rec *ladle.IdempotencyRecord
+	var pre *orderPrelude
+	err := tx.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		var err error
+		rec, err = scanIdem(br.QueryRow())
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // not new: the rest of the batch is not needed
+		}
+		if err != nil {
+			return newKeyError(tx, err)
+		}
+		pre = &orderPrelude{}
+		pre.r, pre.coupon, pre.err = scanRestaurantCoupon(br.QueryRow(), in.Request.CouponCode)
+		if pre.err != nil {
+			return nil // createOrder returns it
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("sqlstore: load items: %w", err)
+		}
+		pre.menu, err = scanOrderMenu(pgxRows{rows}, pre.r)
+		return err
+	})
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if rec != nil {
+		return rec, true, pre, nil
+	}
+	rec, claimed, err := claimExistingKey(ctx, tx, c)
+	return rec, claimed, nil, err
+}
+
+// claimExistingKey is the claim of a key that exists: a takeover, or the
+// key as it is.
+func claimExistingKey(ctx context.Context, tx *Tx, c ladle.KeyClaim) (*ladle.IdempotencyRecord, bool, error) {
+	now := ts(c.Now)
+	rec, err := scanIdem(tx.QueryRowContext(ctx, sqlReclaimKey, c.RestaurantID, c.Key, c.RequestHash, now,
 		now.Add(-c.StaleAfter), c.Holder, c.Boot))
 	if err == nil {
 		return rec, true, nil

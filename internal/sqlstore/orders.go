@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/ladle-dev/ladle"
 )
 
@@ -90,6 +91,16 @@ const (
 		fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code, fingerprint,
 		payment_method, payment_status, marketing_opt_in, created_at, updated_at)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)`
+	// 6 on PostgreSQL, sent in one batch after the customer upsert: the
+	// customer id is looked up by ($2 restaurant, $5 email), the row the
+	// upsert in the same transaction has just written, so the insert need
+	// not wait for the upsert's answer. The arguments are sqlInsertOrder's
+	// without the customer id.
+	sqlInsertOrderPostgres = `INSERT INTO orders (id, restaurant_id, status, customer_id, customer_name, customer_email, customer_phone,
+		fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code, fingerprint,
+		payment_method, payment_status, marketing_opt_in, created_at, updated_at)
+	VALUES ($1, $2, $3, (SELECT id FROM customers WHERE restaurant_id = $2 AND email = $5), $4, $5, $6, $7, $8, $9,
+		$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)`
 	// 7. Its lines, one multi-row insert: this prefix plus one
 	// ($1, $n, $n+1, $n+2, $n+3, $n+4) tuple per line ($1 is the order id).
 	sqlInsertLines = `INSERT INTO order_lines (order_id, position, item_id, quantity, line_total, line) VALUES `
@@ -154,7 +165,7 @@ func (s *Store) CreateOrder(ctx context.Context, in ladle.NewOrder) (*ladle.Orde
 	var o *ladle.Order
 	err = s.withTx(ctx, func(tx *Tx) error {
 		var err error
-		o, err = createOrder(ctx, tx, in, now, true)
+		o, err = createOrder(ctx, tx, in, now, true, nil)
 		return err
 	})
 	if err != nil {
@@ -186,7 +197,10 @@ func (s *Store) checkNewOrder(in ladle.NewOrder) (time.Time, error) {
 // createOrder writes the order in tx. setRecovery writes the key's recovery
 // point first (under in.Fence); ClaimAndCreateOrder inserts a new key with
 // it already set.
-func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, setRecovery bool) (*ladle.Order, error) {
+//
+// pre, when not nil, holds steps 1–2 already read (ClaimAndCreateOrder
+// sends them in the claim's batch on PostgreSQL).
+func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, setRecovery bool, pre *orderPrelude) (*ladle.Order, error) {
 	req := in.Request
 	email := strings.ToLower(req.Customer.Email)
 
@@ -201,49 +215,35 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 	}
 
 	// 1–2: restaurant, coupon, the referenced part of the menu.
-	r, coupon, err := loadRestaurantCoupon(ctx, tx, in.RestaurantID, req.CouponCode)
-	if err != nil {
-		return nil, err
+	if pre == nil {
+		r, coupon, err := loadRestaurantCoupon(ctx, tx, in.RestaurantID, req.CouponCode)
+		if err != nil {
+			return nil, err
+		}
+		menu, err := loadOrderMenu(ctx, tx, r, req)
+		if err != nil {
+			return nil, err
+		}
+		pre = &orderPrelude{r: r, coupon: coupon, menu: menu}
+	} else if pre.err != nil {
+		return nil, pre.err
 	}
-	menu, err := loadOrderMenu(ctx, tx, r, req)
-	if err != nil {
-		return nil, err
-	}
+	r, coupon, menu := pre.r, pre.coupon, pre.menu
 	priced, err := ladle.Price(menu, r, req, coupon, now)
 	if err != nil {
 		return nil, err
 	}
 
-	// 3: the duplicate window.
 	fingerprint := ""
 	if !req.ConfirmDuplicate {
 		fingerprint = req.Fingerprint(r.ID)
-		if err := claimFingerprint(ctx, tx, r.ID, fingerprint, in.ID, now); err != nil {
-			return nil, err
-		}
 	}
-
-	// 4: the customer.
 	var optInAt any
 	if req.MarketingOptIn {
 		optInAt = now
 	}
-	var customerID int64
-	if err := tx.QueryRowContext(ctx, sqlUpsertCustomer, r.ID, email, req.Customer.Name, req.Customer.Phone,
-		req.MarketingOptIn, optInAt, now).Scan(&customerID); err != nil {
-		return nil, fmt.Errorf("sqlstore: upsert customer: %w", err)
-	}
-
-	// 5: the coupon's limits, atomically.
-	if coupon != nil {
-		if err := redeemCoupon(ctx, tx, coupon, customerID); err != nil {
-			return nil, err
-		}
-	}
-
-	// 6–8: order, lines, payment, redemption.
 	o := &ladle.Order{
-		ID: in.ID, RestaurantID: r.ID, CustomerID: customerID,
+		ID: in.ID, RestaurantID: r.ID,
 		Customer:    ladle.CustomerInput{Name: req.Customer.Name, Email: email, Phone: req.Customer.Phone},
 		Fulfillment: ladle.FulfillmentInfo{Type: req.Fulfillment.Type, Time: req.PickupTime()},
 		Lines:       priced.Lines, CouponCode: "",
@@ -263,26 +263,56 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 	} else {
 		o.Status, o.PaymentStatus = ladle.StatusPlaced, ladle.PaymentDueAtPickup
 	}
-	if _, err := tx.ExecContext(ctx, sqlInsertOrder, o.ID, o.RestaurantID, string(o.Status), o.CustomerID,
-		o.Customer.Name, o.Customer.Email, o.Customer.Phone, o.Fulfillment.Type, tsPtr(o.Fulfillment.Time),
-		int64(o.Subtotal), int64(o.Discount), int64(o.Tax), int64(o.Tip), int64(o.Total), o.Currency, o.CouponCode,
-		fingerprint, o.PaymentMethod, o.PaymentStatus, o.MarketingOptIn, now); err != nil {
-		if tx.d.isUniqueViolation(err) {
-			return nil, conflict("order_exists", "an order with id %s already exists", o.ID)
-		}
-		return nil, fmt.Errorf("sqlstore: insert order: %w", err)
-	}
-	if err := insertLines(ctx, tx, o.ID, o.Lines); err != nil {
-		return nil, err
-	}
 	paymentID, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, sqlInsertPayment, paymentID.String(), o.ID, o.PaymentMethod, int64(o.Total),
-		o.Currency, o.PaymentStatus, req.Payment.Token, ladle.PaymentKey(o.ID), now); err != nil {
-		return nil, fmt.Errorf("sqlstore: insert payment: %w", err)
+	orderArgs := []any{o.ID, o.RestaurantID, string(o.Status), nil,
+		o.Customer.Name, o.Customer.Email, o.Customer.Phone, o.Fulfillment.Type, tsPtr(o.Fulfillment.Time),
+		int64(o.Subtotal), int64(o.Discount), int64(o.Tax), int64(o.Tip), int64(o.Total), o.Currency, o.CouponCode,
+		fingerprint, o.PaymentMethod, o.PaymentStatus, o.MarketingOptIn, now}
+	paymentArgs := []any{paymentID.String(), o.ID, o.PaymentMethod, int64(o.Total),
+		o.Currency, o.PaymentStatus, req.Payment.Token, ladle.PaymentKey(o.ID), now}
+	customerArgs := []any{r.ID, email, req.Customer.Name, req.Customer.Phone, req.MarketingOptIn, optInAt, now}
+
+	if tx.batches() && coupon == nil {
+		// Steps 3, 4, 6, 7, 8 in one round trip (pgbatch.go).
+		if o.CustomerID, err = writeOrderBatch(ctx, tx, in.ID, fingerprint, now, customerArgs, orderArgs, o.Lines, paymentArgs); err != nil {
+			return nil, err
+		}
+	} else {
+		// 3: the duplicate window.
+		if fingerprint != "" {
+			if err := claimFingerprint(ctx, tx, r.ID, fingerprint, in.ID, now); err != nil {
+				return nil, err
+			}
+		}
+
+		// 4: the customer.
+		if err := tx.QueryRowContext(ctx, sqlUpsertCustomer, customerArgs...).Scan(&o.CustomerID); err != nil {
+			return nil, fmt.Errorf("sqlstore: upsert customer: %w", err)
+		}
+
+		// 5: the coupon's limits, atomically.
+		if coupon != nil {
+			if err := redeemCoupon(ctx, tx, coupon, o.CustomerID); err != nil {
+				return nil, err
+			}
+		}
+
+		// 6–8: order, lines, payment.
+		orderArgs[3] = o.CustomerID
+		if _, err := tx.ExecContext(ctx, sqlInsertOrder, orderArgs...); err != nil {
+			return nil, orderInsertError(tx, o.ID, err)
+		}
+		if err := insertLines(ctx, tx, o.ID, o.Lines); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertPayment, paymentArgs...); err != nil {
+			return nil, fmt.Errorf("sqlstore: insert payment: %w", err)
+		}
 	}
+	customerID := o.CustomerID
 	var events []ladle.Event
 	if coupon != nil {
 		red := ladle.Redemption{CouponID: coupon.ID, OrderID: o.ID, CustomerID: customerID, Amount: o.Discount, CreatedAt: now}
@@ -321,6 +351,69 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 	return o, nil
 }
 
+// orderInsertError classifies a failed order insert.
+func orderInsertError(tx *Tx, orderID string, err error) error {
+	if tx.d.isUniqueViolation(err) {
+		return conflict("order_exists", "an order with id %s already exists", orderID)
+	}
+	return fmt.Errorf("sqlstore: insert order: %w", err)
+}
+
+// writeOrderBatch sends steps 3 (when fingerprint is set), 4, 6, 7 and 8
+// of an order without a coupon as one batch, and returns the customer id.
+// The statements and the order they run in are the sequential path's; only
+// the order's customer id is looked up by the insert itself. A refused
+// fingerprint claim rolls back what ran after it in the batch with the
+// transaction.
+func writeOrderBatch(ctx context.Context, tx *Tx, orderID, fingerprint string, now time.Time,
+	customerArgs, orderArgs []any, lines []ladle.OrderLine, paymentArgs []any) (int64, error) {
+	restaurantID := orderArgs[1].(int64)
+	linesSQL, linesArgs, err := linesInsert(orderID, lines)
+	if err != nil {
+		return 0, err
+	}
+	b := &pgx.Batch{}
+	if fingerprint != "" {
+		b.Queue(sqlClaimFingerprint, restaurantID, fingerprint, orderID, now, now.Add(-ladle.DuplicateWindow))
+	}
+	b.Queue(sqlUpsertCustomer, customerArgs...)
+	b.Queue(sqlInsertOrderPostgres, append(orderArgs[:3:3], orderArgs[4:]...)...)
+	b.Queue(linesSQL, linesArgs...)
+	b.Queue(sqlInsertPayment, paymentArgs...)
+	var customerID int64
+	duplicate := false
+	err = tx.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		if fingerprint != "" {
+			var got string
+			err := br.QueryRow().Scan(&got)
+			if errors.Is(err, sql.ErrNoRows) {
+				duplicate = true
+				return nil // told apart below, once the batch is closed
+			}
+			if err != nil {
+				return fmt.Errorf("sqlstore: claim fingerprint: %w", err)
+			}
+		}
+		if err := br.QueryRow().Scan(&customerID); err != nil {
+			return fmt.Errorf("sqlstore: upsert customer: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return orderInsertError(tx, orderID, err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("sqlstore: insert lines: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("sqlstore: insert payment: %w", err)
+		}
+		return nil
+	})
+	if duplicate {
+		return 0, duplicateOrder(ctx, tx, restaurantID, fingerprint)
+	}
+	return customerID, err
+}
+
 // assignOrderNumber gives a placed order the restaurant's next number.
 // PostgreSQL takes it from the restaurant's own sequence (migration 0005):
 // no row is locked, so concurrent orders of one restaurant do not queue on
@@ -341,6 +434,11 @@ func assignOrderNumber(ctx context.Context, tx *Tx, restaurantID int64, orderID 
 
 // loadRestaurantCoupon runs step 1. An unknown coupon code is coupon_invalid.
 func loadRestaurantCoupon(ctx context.Context, tx *Tx, restaurantID int64, code string) (*ladle.Restaurant, *ladle.Coupon, error) {
+	return scanRestaurantCoupon(tx.QueryRowContext(ctx, sqlLoadRestaurantCoupon, restaurantID, code), code)
+}
+
+// scanRestaurantCoupon reads step 1's row.
+func scanRestaurantCoupon(row interface{ Scan(...any) error }, code string) (*ladle.Restaurant, *ladle.Coupon, error) {
 	var r ladle.Restaurant
 	var (
 		cID, cValue, cMinSubtotal, cMaxUses, cPerCustomer, cUses sql.NullInt64
@@ -348,7 +446,7 @@ func loadRestaurantCoupon(ctx context.Context, tx *Tx, restaurantID int64, code 
 		cActive                                                  sql.NullBool
 		cFrom, cUntil, cCreated                                  *time.Time
 	)
-	err := tx.QueryRowContext(ctx, sqlLoadRestaurantCoupon, restaurantID, code).Scan(
+	err := row.Scan(
 		&r.ID, &r.Slug, &r.Name, &r.Currency, &r.TaxRateBP, &r.TimeZone, &r.Phone, &r.Address, &r.MenuVersion,
 		timeCol{&r.CreatedAt},
 		&cID, &cCode, &cKind, &cValue, &cMinSubtotal, nullTimeCol{&cFrom}, nullTimeCol{&cUntil}, &cMaxUses,
@@ -375,14 +473,40 @@ func loadRestaurantCoupon(ctx context.Context, tx *Tx, restaurantID int64, code 
 // loadOrderMenu runs step 2: a menu holding only the items the request
 // names, enough for ladle.Price (which treats a missing item as unknown).
 func loadOrderMenu(ctx context.Context, tx *Tx, r *ladle.Restaurant, req *ladle.OrderRequest) (*ladle.Menu, error) {
+	rows, err := tx.QueryContext(ctx, tx.d.loadOrderItems, r.ID, orderItemIDs(req))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: load items: %w", err)
+	}
+	return scanOrderMenu(rows, r)
+}
+
+// orderItemIDs is step 2's argument: the request's item ids.
+func orderItemIDs(req *ladle.OrderRequest) string {
 	ids := make([]int64, 0, len(req.Lines))
 	for _, l := range req.Lines {
 		ids = append(ids, l.ItemID)
 	}
-	rows, err := tx.QueryContext(ctx, tx.d.loadOrderItems, r.ID, encodeIDs(uniqueIDs(ids)))
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: load items: %w", err)
-	}
+	return encodeIDs(uniqueIDs(ids))
+}
+
+// menuRows is what scanOrderMenu reads: *sql.Rows or pgxRows.
+type menuRows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+	Close() error
+}
+
+// orderPrelude is steps 1–2 read ahead; err is their error.
+type orderPrelude struct {
+	r      *ladle.Restaurant
+	coupon *ladle.Coupon
+	menu   *ladle.Menu
+	err    error
+}
+
+// scanOrderMenu reads step 2's rows and closes them.
+func scanOrderMenu(rows menuRows, r *ladle.Restaurant) (*ladle.Menu, error) {
 	defer rows.Close()
 	cat := ladle.Category{RestaurantID: r.ID}
 	for rows.Next() {
@@ -431,6 +555,12 @@ func claimFingerprint(ctx context.Context, tx *Tx, restaurantID int64, fingerpri
 	if !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlstore: claim fingerprint: %w", err)
 	}
+	return duplicateOrder(ctx, tx, restaurantID, fingerprint)
+}
+
+// duplicateOrder is the possible_duplicate error naming the order that
+// holds fingerprint (step 3b).
+func duplicateOrder(ctx context.Context, tx *Tx, restaurantID int64, fingerprint string) error {
 	var existing, status string
 	if err := tx.QueryRowContext(ctx, sqlDuplicateOf, restaurantID, fingerprint).Scan(&existing, &status); err != nil {
 		return fmt.Errorf("sqlstore: read duplicate: %w", err)
@@ -467,6 +597,18 @@ func couponExhausted(msg string) error {
 
 // insertLines runs step 7: one statement for all lines.
 func insertLines(ctx context.Context, tx *Tx, orderID string, lines []ladle.OrderLine) error {
+	q, args, err := linesInsert(orderID, lines)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("sqlstore: insert lines: %w", err)
+	}
+	return nil
+}
+
+// linesInsert builds step 7's statement.
+func linesInsert(orderID string, lines []ladle.OrderLine) (string, []any, error) {
 	var b strings.Builder
 	b.WriteString(sqlInsertLines)
 	args := make([]any, 1, 1+5*len(lines))
@@ -474,7 +616,7 @@ func insertLines(ctx context.Context, tx *Tx, orderID string, lines []ladle.Orde
 	for i, l := range lines {
 		doc, err := json.Marshal(l)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		if i > 0 {
 			b.WriteString(", ")
@@ -483,10 +625,7 @@ func insertLines(ctx context.Context, tx *Tx, orderID string, lines []ladle.Orde
 		fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $%d, $%d)", n, n+1, n+2, n+3, n+4)
 		args = append(args, i, l.ItemID, l.Quantity, int64(l.LineTotal), string(doc))
 	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("sqlstore: insert lines: %w", err)
-	}
-	return nil
+	return b.String(), args, nil
 }
 
 // sqlOrderColumns are the orders columns scanOrder reads.

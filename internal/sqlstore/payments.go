@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/ladle-dev/ladle"
 )
 
@@ -57,14 +58,21 @@ func (s *Store) SettlePayment(ctx context.Context, st ladle.Settlement) (*ladle.
 	var o *ladle.Order
 	err := s.withTx(ctx, func(tx *Tx) error {
 		var err error
-		if o, err = settle(ctx, tx, st, now); err != nil {
+		var events []ladle.Event
+		if o, events, err = settle(ctx, tx, st, now); err != nil {
 			return err
 		}
-		if st.Lease != nil && st.Respond != nil {
-			code, body := st.Respond(o)
-			return finishKey(ctx, tx, *st.Lease, code, body)
+		if st.Lease == nil || st.Respond == nil {
+			return insertEvents(ctx, tx, events...)
 		}
-		return nil
+		code, body := st.Respond(o)
+		if tx.batches() && len(events) > 0 {
+			return finishWithEvents(ctx, tx, events, *st.Lease, code, body)
+		}
+		if err := insertEvents(ctx, tx, events...); err != nil {
+			return err
+		}
+		return finishKey(ctx, tx, *st.Lease, code, body)
 	})
 	if err != nil {
 		return nil, err
@@ -72,10 +80,37 @@ func (s *Store) SettlePayment(ctx context.Context, st ladle.Settlement) (*ladle.
 	return o, nil
 }
 
-// settle moves the order's pending payment and the order itself, in tx.
-// The card token is erased in the same statement: once the provider has
-// answered it is never needed again.
-func settle(ctx context.Context, tx *Tx, st ladle.Settlement, now time.Time) (*ladle.Order, error) {
+// finishWithEvents appends events and stores the key's response under its
+// fence in one batch (PostgreSQL).
+func finishWithEvents(ctx context.Context, tx *Tx, events []ladle.Event, l ladle.KeyLease, status int, body []byte) error {
+	if body == nil {
+		body = []byte{} // NULL means "no response yet"
+	}
+	q, args := outboxInsert(events)
+	b := &pgx.Batch{}
+	b.Queue(q, args...)
+	b.Queue(sqlFinishKey, l.RestaurantID, l.Key, l.Fence, status, body)
+	var res sql.Result
+	err := tx.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("sqlstore: append event: %w", err)
+		}
+		var err error
+		res, err = batchExec(br)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	tx.appended = true
+	return fenced(ctx, tx, l, res, nil)
+}
+
+// settle moves the order's pending payment and the order itself, in tx,
+// and returns the events to append with it. The card token is erased in
+// the same statement: once the provider has answered it is never needed
+// again.
+func settle(ctx context.Context, tx *Tx, st ladle.Settlement, now time.Time) (*ladle.Order, []ladle.Event, error) {
 	res := st.Result
 	status, orderStatus, settleOrder := ladle.PaymentDeclined, ladle.StatusPaymentFailed, sqlSettleDeclined
 	if res.Captured {
@@ -85,45 +120,78 @@ func settle(ctx context.Context, tx *Tx, st ladle.Settlement, now time.Time) (*l
 	if !res.Captured && reason == "" {
 		reason = "declined"
 	}
-	p, err := scanPayment(tx.QueryRowContext(ctx, sqlSettlePayment, st.OrderID, status, res.ChargeID, reason, now))
-	if errors.Is(err, sql.ErrNoRows) {
-		// Not pending (settled already, or pay at pickup): change nothing.
-		return orderByID(ctx, tx, 0, st.OrderID)
-	}
-	if err != nil {
-		return nil, err
-	}
+	var o *ladle.Order
+	var pay *ladle.Payment
 	var fingerprint string
-	o, err := scanOrder(tx.QueryRowContext(ctx, settleOrder, st.OrderID, string(orderStatus), status, now),
-		&fingerprint)
-	if err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, errors.New("sqlstore: pending payment of an order that is not pending_payment")
+	var payErr, orderErr error
+	if tx.batches() {
+		// Both moves in one round trip. Each is conditional on its own row
+		// (payment pending, order pending_payment), and the two move
+		// together, so the order's update applies exactly when the
+		// payment's does; if it ever did alone, the transaction rolls back.
+		b := &pgx.Batch{}
+		b.Queue(sqlSettlePayment, st.OrderID, status, res.ChargeID, reason, now)
+		b.Queue(settleOrder, st.OrderID, string(orderStatus), status, now)
+		err := tx.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+			pay, payErr = scanPayment(br.QueryRow())
+			if payErr != nil && !errors.Is(payErr, sql.ErrNoRows) {
+				return payErr
+			}
+			o, orderErr = scanOrder(br.QueryRow(), &fingerprint)
+			if orderErr != nil && !errors.Is(orderErr, sql.ErrNoRows) {
+				return orderErr
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil, err
+		if payErr != nil && orderErr == nil {
+			return nil, nil, errors.New("sqlstore: order pending_payment whose payment was not pending")
+		}
+	} else {
+		pay, payErr = scanPayment(tx.QueryRowContext(ctx, sqlSettlePayment, st.OrderID, status, res.ChargeID, reason, now))
+		if payErr == nil {
+			o, orderErr = scanOrder(tx.QueryRowContext(ctx, settleOrder, st.OrderID, string(orderStatus), status, now),
+				&fingerprint)
+		}
+	}
+	if errors.Is(payErr, sql.ErrNoRows) {
+		// Not pending (settled already, or pay at pickup): change nothing.
+		o, err := orderByID(ctx, tx, 0, st.OrderID)
+		return o, nil, err
+	}
+	if payErr != nil {
+		return nil, nil, payErr
+	}
+	if orderErr != nil {
+		if errors.Is(orderErr, sql.ErrNoRows) {
+			return nil, nil, errors.New("sqlstore: pending payment of an order that is not pending_payment")
+		}
+		return nil, nil, orderErr
 	}
 	if st.Lines != nil {
 		o.Lines = st.Lines
 	} else if err := loadLines(ctx, tx, []*ladle.Order{o}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !res.Captured {
-		return o, releaseOrder(ctx, tx, o.RestaurantID, o.ID, fingerprint)
+		return o, nil, releaseOrder(ctx, tx, o.RestaurantID, o.ID, fingerprint)
 	}
 	if tx.d == dialectSQLite {
 		if _, err := tx.ExecContext(ctx, sqlBumpOrderNumber, o.RestaurantID); err != nil {
-			return nil, fmt.Errorf("sqlstore: bump order number: %w", err)
+			return nil, nil, fmt.Errorf("sqlstore: bump order number: %w", err)
 		}
 	}
-	captured, err := newEvent(ladle.EventPaymentCaptured, o.RestaurantID, o.ID, p, now)
+	captured, err := newEvent(ladle.EventPaymentCaptured, o.RestaurantID, o.ID, pay, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	placed, err := newEvent(ladle.EventOrderPlaced, o.RestaurantID, o.ID, o, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return o, insertEvents(ctx, tx, captured, placed)
+	return o, []ladle.Event{captured, placed}, nil
 }
 
 // releaseOrder undoes what a declined order held, so the guest can try again

@@ -252,6 +252,9 @@ type Tx struct {
 	// appended is set by insertEvents: after commit, withTx wakes the
 	// relay (notify.go).
 	appended bool
+	// conn is the connection of a PostgreSQL write transaction, for
+	// batches (pgbatch.go); nil elsewhere (SQLite, reads).
+	conn *sql.Conn
 }
 
 // withTx runs fn in a read-write transaction and commits it if fn returns
@@ -264,7 +267,15 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if s.group != nil {
 		return s.group.run(ctx, fn)
 	}
-	sqltx, err := s.write.BeginTx(ctx, nil)
+	// The transaction runs on a connection held for it, so that its
+	// statements can also be sent as pgx batches on that connection
+	// (pgbatch.go). Closing it (last) returns it to the pool.
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return unavailable(fmt.Errorf("sqlstore: begin: %w", err))
+	}
+	defer conn.Close()
+	sqltx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlstore: begin: %w", err))
 	}
@@ -275,6 +286,9 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	// After a commit, Rollback is a no-op.
 	defer sqltx.Rollback()
 	tx := &Tx{querier: s.querierFor(s.write, sqltx), d: s.d, now: s.now}
+	if s.d == dialectPostgres {
+		tx.conn = conn
+	}
 	if err := fn(tx); err != nil {
 		return unavailable(err)
 	}
