@@ -98,6 +98,10 @@ func TestSystemPageOwnersOnly(t *testing.T) {
 	staff.login(se.staffA)
 	staff.get(page).want(t, http.StatusForbidden, "Owners only")
 	staff.get(page+"/charts").want(t, http.StatusForbidden)
+	board := "/admin/r/" + itoa(se.fx.Restaurant.ID) + "/orders"
+	if res := staff.get(board); res.status != http.StatusOK || strings.Contains(res.body, page+`"`) {
+		t.Errorf("staff board: status %d, links the System page: %v", res.status, strings.Contains(res.body, page+`"`))
+	}
 	other := se.client()
 	other.login(se.staffB)
 	other.get(page).want(t, http.StatusNotFound)
@@ -118,6 +122,7 @@ func TestSystemPageOwnersOnly(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	o.get(page).want(t, http.StatusOK, "System", "system.", "shared by every restaurant")
+	o.get(board).want(t, http.StatusOK, `href="`+page+`"`)
 }
 
 // TestBrowserSystemPageShowsScaleUp: an owner watches the System page in
