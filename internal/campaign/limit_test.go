@@ -51,8 +51,14 @@ func TestSharedRateLimitHoldsAcrossSenders(t *testing.T) {
 	for _, m := range r.smtp.Messages() {
 		perSecond[m.At.Unix()]++
 	}
+	// The limiter books sends 1/rate apart; the server sees them after a
+	// delivery that varies by milliseconds (more on a loaded machine), so
+	// a send booked just before a second's end may land just after it,
+	// beside that second's own: one message of such jitter per calendar
+	// second is measurement, two would be the limit broken. The elapsed
+	// time below checks the long-run rate itself.
 	for sec, n := range perSecond {
-		if n > rate {
+		if n > rate+1 {
 			t.Errorf("second %d: %d messages at the server, limit %d/s", sec, n, rate)
 		}
 	}
