@@ -88,24 +88,8 @@ func (s *Store) Campaigns(ctx context.Context, restaurantID int64, limit int) ([
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	var out []ladle.Campaign
-	err := s.read1(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE restaurant_id = $1
-			ORDER BY created_at DESC, id DESC LIMIT $2`, restaurantID, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanCampaign(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *c)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return s.queryCampaigns(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE restaurant_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT $2`, restaurantID, limit)
 }
 
 // MoveCampaign implements ladle.CampaignStore.
@@ -164,24 +148,8 @@ func (s *Store) moveCampaign(ctx context.Context, restaurantID int64, id string,
 
 // DueCampaigns implements ladle.CampaignStore.
 func (s *Store) DueCampaigns(ctx context.Context, now time.Time, limit int) ([]ladle.Campaign, error) {
-	var out []ladle.Campaign
-	err := s.read1(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns
-			WHERE status = 'scheduled' AND scheduled_at <= $1 ORDER BY scheduled_at LIMIT $2`, ts(now), limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanCampaign(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *c)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return s.queryCampaigns(ctx, `SELECT `+campaignCols+` FROM campaigns
+		WHERE status = 'scheduled' AND scheduled_at <= $1 ORDER BY scheduled_at LIMIT $2`, ts(now), limit)
 }
 
 // EnumerateRecipients implements ladle.CampaignStore.
@@ -596,4 +564,25 @@ func (s *Store) RevokeAPIToken(ctx context.Context, restaurantID, id int64, now 
 			restaurantID, id, ts(now))
 		return mustAffect(res, err, "token")
 	})
+}
+
+// queryCampaigns runs a SELECT of campaignCols and scans every row.
+func (s *Store) queryCampaigns(ctx context.Context, query string, args ...any) ([]ladle.Campaign, error) {
+	var out []ladle.Campaign
+	err := s.read1(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanCampaign(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *c)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
