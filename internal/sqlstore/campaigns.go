@@ -88,7 +88,7 @@ func (s *Store) Campaigns(ctx context.Context, restaurantID int64, limit int) ([
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	return s.queryCampaigns(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE restaurant_id = $1
+	return queryAll(ctx, s, scanCampaign, `SELECT `+campaignCols+` FROM campaigns WHERE restaurant_id = $1
 		ORDER BY created_at DESC, id DESC LIMIT $2`, restaurantID, limit)
 }
 
@@ -148,7 +148,7 @@ func (s *Store) moveCampaign(ctx context.Context, restaurantID int64, id string,
 
 // DueCampaigns implements ladle.CampaignStore.
 func (s *Store) DueCampaigns(ctx context.Context, now time.Time, limit int) ([]ladle.Campaign, error) {
-	return s.queryCampaigns(ctx, `SELECT `+campaignCols+` FROM campaigns
+	return queryAll(ctx, s, scanCampaign, `SELECT `+campaignCols+` FROM campaigns
 		WHERE status = 'scheduled' AND scheduled_at <= $1 ORDER BY scheduled_at LIMIT $2`, ts(now), limit)
 }
 
@@ -538,23 +538,7 @@ func (s *Store) APITokenByHash(ctx context.Context, hash []byte, now time.Time) 
 
 // APITokens implements ladle.CampaignStore.
 func (s *Store) APITokens(ctx context.Context, restaurantID int64) ([]ladle.APIToken, error) {
-	var out []ladle.APIToken
-	err := s.read1(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, apiTokenSelect+` WHERE t.restaurant_id = $1 ORDER BY t.id DESC`, restaurantID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanAPIToken(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *t)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return queryAll(ctx, s, scanAPIToken, apiTokenSelect+` WHERE t.restaurant_id = $1 ORDER BY t.id DESC`, restaurantID)
 }
 
 // RevokeAPIToken implements ladle.CampaignStore.
@@ -566,9 +550,9 @@ func (s *Store) RevokeAPIToken(ctx context.Context, restaurantID, id int64, now 
 	})
 }
 
-// queryCampaigns runs a SELECT of campaignCols and scans every row.
-func (s *Store) queryCampaigns(ctx context.Context, query string, args ...any) ([]ladle.Campaign, error) {
-	var out []ladle.Campaign
+// queryAll runs a read of one statement and scans every row with scan.
+func queryAll[T any](ctx context.Context, s *Store, scan func(interface{ Scan(...any) error }) (*T, error), query string, args ...any) ([]T, error) {
+	var out []T
 	err := s.read1(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
@@ -576,11 +560,11 @@ func (s *Store) queryCampaigns(ctx context.Context, query string, args ...any) (
 		}
 		defer rows.Close()
 		for rows.Next() {
-			c, err := scanCampaign(rows)
+			v, err := scan(rows)
 			if err != nil {
 				return err
 			}
-			out = append(out, *c)
+			out = append(out, *v)
 		}
 		return rows.Err()
 	})
