@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +109,7 @@ func Drain(ctx context.Context, cfg DrainConfig) error {
 		"max":  fmt.Sprintf("fixed %d (maximum)", cfg.Max),
 	}
 	f2 := func(xs []float64) string {
-		return fmt.Sprintf("%.2f [%.2f–%.2f]", median(xs), minF(xs), maxF(xs))
+		return fmt.Sprintf("%.2f [%.2f–%.2f]", median(xs), slices.Min(xs), slices.Max(xs))
 	}
 	var rows [][]string
 	for _, m := range drainModes {
@@ -119,22 +120,6 @@ func Drain(ctx context.Context, cfg DrainConfig) error {
 	}
 	printTable(cfg.Out, []string{"pool", "drain s", "vs fixed max", "events/s", "peak workers", "peak RSS MiB"}, rows)
 	return nil
-}
-
-func minF(xs []float64) float64 {
-	m := xs[0]
-	for _, x := range xs {
-		m = min(m, x)
-	}
-	return m
-}
-
-func maxF(xs []float64) float64 {
-	m := xs[0]
-	for _, x := range xs {
-		m = max(m, x)
-	}
-	return m
 }
 
 // runDrainChild runs one drain in a child process and returns its result
