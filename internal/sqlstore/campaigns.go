@@ -1,14 +1,19 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ladle-dev/ladle"
 )
@@ -237,61 +242,111 @@ func (s *Store) SendIDs(ctx context.Context, restaurantID int64, id string, afte
 }
 
 // ClaimSends implements ladle.CampaignStore.
+//
+// One transaction of two statements (on PostgreSQL sent as one pgx batch:
+// BEGIN, the batch, COMMIT): the range's suppressed records are skipped,
+// then up to Limit claimable ones are claimed. Both statements bound the
+// range by customer id on the primary key, so their cost is the range's,
+// never the campaign's (a hash semi-join over every record of a million
+// recipient campaign was the PostgreSQL plan without the bounds).
 func (s *Store) ClaimSends(ctx context.Context, c ladle.SendClaim) ([]ladle.Send, error) {
 	now := ts(c.Now)
 	lease := ts(c.Now.Add(c.Lease))
 	var out []ladle.Send
 	skippedAny := false
 	err := s.withTx(ctx, func(tx *Tx) error {
-		// Every send checks the suppression list: claimable records of the
-		// range whose address is suppressed now are skipped, so someone who
-		// unsubscribes while the campaign is in flight is not mailed.
-		res, err := tx.ExecContext(ctx, `UPDATE campaign_sends SET status = 'skipped', reason = 'suppressed'
-			WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id >= $3 AND customer_id <= $4
-			AND status IN ('pending', 'sending') AND due_at <= $5
-			AND EXISTS (SELECT 1 FROM suppressions s WHERE s.restaurant_id = campaign_sends.restaurant_id AND s.email = campaign_sends.email)`,
-			c.RestaurantID, c.CampaignID, c.From, c.To, now)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			skippedAny = true
-			if err := countSends(ctx, tx, c.RestaurantID, c.CampaignID, 0, 0, n, now); err != nil {
-				return err
-			}
-		}
-		// Claimable: pending and due, or sending under a lease that ran out
-		// (due_at is the lease end). The inner SELECT takes the rows in id
-		// order; SKIP LOCKED lets two claimers of one range (a redelivery
-		// racing its first delivery) split it instead of queueing.
-		rows, err := tx.QueryContext(ctx, `WITH picked AS MATERIALIZED (
+		out = out[:0]
+		skipArgs := []any{c.RestaurantID, c.CampaignID, c.From, c.To, now}
+		claim := `WITH picked AS MATERIALIZED (
 				SELECT customer_id FROM campaign_sends WHERE restaurant_id = $1 AND campaign_id = $2
 				AND customer_id >= $3 AND customer_id <= $4 AND status IN ('pending', 'sending') AND due_at <= $5
-				ORDER BY customer_id LIMIT $7`+tx.d.skipLocked+`)
+				ORDER BY customer_id LIMIT $7` + tx.d.skipLocked + `)
 			UPDATE campaign_sends SET status = 'sending', due_at = $6, attempts = attempts + 1
-			WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id IN (SELECT customer_id FROM picked)
+			WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id >= $3 AND customer_id <= $4
+			AND customer_id IN (SELECT customer_id FROM picked)
 			AND status IN ('pending', 'sending') AND due_at <= $5
-			RETURNING customer_id, email, name, attempts`,
-			c.RestaurantID, c.CampaignID, c.From, c.To, now, lease, c.Limit)
-		if err != nil {
-			return err
+			RETURNING customer_id, email, name, attempts`
+		claimArgs := []any{c.RestaurantID, c.CampaignID, c.From, c.To, now, lease, c.Limit}
+		scan := func(rows interface {
+			Next() bool
+			Scan(...any) error
+		}) error {
+			for rows.Next() {
+				sd := ladle.Send{CampaignID: c.CampaignID, Status: ladle.SendSending}
+				if err := rows.Scan(&sd.CustomerID, &sd.Email, &sd.Name, &sd.Attempts); err != nil {
+					return err
+				}
+				out = append(out, sd)
+			}
+			return nil
 		}
-		defer rows.Close()
-		for rows.Next() {
-			sd := ladle.Send{CampaignID: c.CampaignID, Status: ladle.SendSending}
-			if err := rows.Scan(&sd.CustomerID, &sd.Email, &sd.Name, &sd.Attempts); err != nil {
+		var skipped int64
+		if tx.batches() {
+			b := &pgx.Batch{}
+			b.Queue(sqlSkipSuppressed, skipArgs...)
+			b.Queue(claim, claimArgs...)
+			err := tx.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+				res, err := batchExec(br)
+				if err != nil {
+					return err
+				}
+				skipped, _ = res.RowsAffected()
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				if err := scan(rows); err != nil {
+					return err
+				}
+				return rows.Err()
+			})
+			if err != nil {
 				return err
 			}
-			out = append(out, sd)
+		} else {
+			res, err := tx.ExecContext(ctx, sqlSkipSuppressed, skipArgs...)
+			if err != nil {
+				return err
+			}
+			skipped, _ = res.RowsAffected()
+			rows, err := tx.QueryContext(ctx, claim, claimArgs...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if err := scan(rows); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
-		return rows.Err()
+		if skipped > 0 {
+			skippedAny = true
+			if err := countSends(ctx, tx, c.RestaurantID, c.CampaignID, 0, 0, skipped, now); err != nil {
+				return err
+			}
+			if tx.d == dialectSQLite {
+				return finishIfCompleteTx(ctx, tx, c.RestaurantID, c.CampaignID, now)
+			}
+		}
+		return nil
 	})
-	if err == nil && skippedAny {
+	if err == nil && skippedAny && s.d == dialectPostgres {
 		err = s.finishIfComplete(ctx, c.RestaurantID, c.CampaignID, now)
 	}
-	slices.SortFunc(out, func(a, b ladle.Send) int { return int(a.CustomerID - b.CustomerID) })
+	slices.SortFunc(out, func(a, b ladle.Send) int { return cmp.Compare(a.CustomerID, b.CustomerID) })
 	return out, err
 }
+
+// sqlSkipSuppressed skips the claimable records of a range whose address
+// is suppressed now: every send checks the suppression list, so someone
+// who unsubscribes while the campaign is in flight is not mailed.
+const sqlSkipSuppressed = `UPDATE campaign_sends SET status = 'skipped', reason = 'suppressed'
+	WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id >= $3 AND customer_id <= $4
+	AND status IN ('pending', 'sending') AND due_at <= $5
+	AND EXISTS (SELECT 1 FROM suppressions s WHERE s.restaurant_id = campaign_sends.restaurant_id AND s.email = campaign_sends.email)`
 
 // NextDue implements ladle.CampaignStore.
 func (s *Store) NextDue(ctx context.Context, restaurantID int64, id string, from, to int64) (time.Time, bool, error) {
@@ -312,21 +367,46 @@ func (s *Store) NextDue(ctx context.Context, restaurantID int64, id string, from
 }
 
 // FinishSends implements ladle.CampaignStore.
+//
+// The sent records of a chunk are marked in one statement, bounded by the
+// chunk's lowest and highest customer id on the primary key. On PostgreSQL
+// a chunk that was all sent is one statement in all (mark and count,
+// atomic on its own, no BEGIN/COMMIT), then the completion check; on SQLite
+// the check runs inside the transaction (one writer: it sees every count
+// before it).
 func (s *Store) FinishSends(ctx context.Context, restaurantID int64, id string, results []ladle.SendResult, now time.Time) error {
 	now = ts(now)
 	var sentIDs []int64
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for _, r := range results {
 		if r.Status == ladle.SendSent {
 			sentIDs = append(sentIDs, r.CustomerID)
+			lo, hi = min(lo, r.CustomerID), max(hi, r.CustomerID)
 		}
+	}
+	if s.d == dialectPostgres && len(sentIDs) == len(results) {
+		if len(sentIDs) == 0 {
+			return nil
+		}
+		var n int64
+		err := s.write.QueryRowContext(ctx, sqlMarkSentCountedPG, restaurantID, id, now, encodeIDs(sentIDs), lo, hi,
+			rand.IntN(countShards)).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // none was still sending (a lease taken over)
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		return s.finishIfComplete(ctx, restaurantID, id, now)
 	}
 	counted := false
 	err := s.withTx(ctx, func(tx *Tx) error {
 		var sent, failed, skipped int64
 		if len(sentIDs) > 0 {
 			res, err := tx.ExecContext(ctx, `UPDATE campaign_sends SET status = 'sent', sent_at = $3, reason = ''
-				WHERE restaurant_id = $1 AND campaign_id = $2 AND status = 'sending' AND customer_id IN (`+idsAt(tx.d, 4)+`)`,
-				restaurantID, id, now, encodeIDs(sentIDs))
+				WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id >= $5 AND customer_id <= $6
+				AND status = 'sending' AND customer_id IN (`+idsAt(tx.d, 4)+`)`,
+				restaurantID, id, now, encodeIDs(sentIDs), lo, hi)
 			if err != nil {
 				return err
 			}
@@ -366,7 +446,14 @@ func (s *Store) FinishSends(ctx context.Context, restaurantID int64, id string, 
 			return nil
 		}
 		counted = true
-		return countSends(ctx, tx, restaurantID, id, sent, failed, skipped, now)
+		if err := countSends(ctx, tx, restaurantID, id, sent, failed, skipped, now); err != nil {
+			return err
+		}
+		if tx.d == dialectSQLite {
+			counted = false
+			return finishIfCompleteTx(ctx, tx, restaurantID, id, now)
+		}
+		return nil
 	})
 	if err == nil && counted {
 		err = s.finishIfComplete(ctx, restaurantID, id, now)
@@ -374,30 +461,58 @@ func (s *Store) FinishSends(ctx context.Context, restaurantID int64, id string, 
 	return err
 }
 
-// countSends adds to a campaign's counts, in a random one of its 16 count
+// sqlMarkSentCountedPG marks a chunk's records sent and adds them to a
+// count shard, in one statement; it returns a row only if some record was
+// still sending (and so counted).
+const sqlMarkSentCountedPG = `WITH upd AS (
+		UPDATE campaign_sends SET status = 'sent', sent_at = $3, reason = ''
+		WHERE restaurant_id = $1 AND campaign_id = $2 AND customer_id >= $5 AND customer_id <= $6
+		AND status = 'sending' AND customer_id IN (SELECT jsonb_array_elements_text($4::jsonb)::bigint)
+		RETURNING 1)
+	INSERT INTO campaign_counts (restaurant_id, campaign_id, shard, sent, failed, skipped)
+	SELECT $1::bigint, $2::text, $7::smallint, count(*), 0, 0 FROM upd HAVING count(*) > 0
+	ON CONFLICT (restaurant_id, campaign_id, shard) DO UPDATE SET sent = campaign_counts.sent + excluded.sent
+	RETURNING sent`
+
+// countShards is how many count rows a campaign's outcomes spread over.
+const countShards = 16
+
+// countSends adds to a campaign's counts, in a random one of its count
 // shards, so concurrent chunks do not queue on one row.
 func countSends(ctx context.Context, tx *Tx, restaurantID int64, id string, sent, failed, skipped int64, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO campaign_counts (restaurant_id, campaign_id, shard, sent, failed, skipped)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (restaurant_id, campaign_id, shard) DO UPDATE SET
 		sent = campaign_counts.sent + excluded.sent, failed = campaign_counts.failed + excluded.failed,
 		skipped = campaign_counts.skipped + excluded.skipped`,
-		restaurantID, id, rand.IntN(16), sent, failed, skipped)
+		restaurantID, id, rand.IntN(countShards), sent, failed, skipped)
 	return err
 }
 
-// finishIfComplete moves an enumerated sending campaign whose counts reach
-// its total to done. It runs after the counting transaction committed (in
-// a transaction of its own): two chunks finishing at once each see the
-// other's count once it is committed, so the later one always sees both.
+// sqlFinishIfComplete moves an enumerated sending campaign whose counts
+// reach its total to done.
+const sqlFinishIfComplete = `UPDATE campaigns SET status = 'done', finished_at = $3, updated_at = $3
+	WHERE restaurant_id = $1 AND id = $2 AND status = 'sending' AND enumerated = $4
+	AND sent + failed + skipped + (SELECT COALESCE(sum(k.sent + k.failed + k.skipped), 0) FROM campaign_counts k
+		WHERE k.restaurant_id = $1 AND k.campaign_id = $2) >= total`
+
+// finishIfComplete runs sqlFinishIfComplete after the counting transaction
+// committed, as a statement of its own (PostgreSQL): two chunks finishing
+// at once each see the other's count once it is committed, so the later
+// one always sees both.
 func (s *Store) finishIfComplete(ctx context.Context, restaurantID int64, id string, now time.Time) error {
-	t := true
-	return s.withTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'done', finished_at = $3, updated_at = $3
-			WHERE restaurant_id = $1 AND id = $2 AND status = 'sending' AND enumerated = $4
-			AND sent + failed + skipped + (SELECT COALESCE(sum(k.sent + k.failed + k.skipped), 0) FROM campaign_counts k
-				WHERE k.restaurant_id = $1 AND k.campaign_id = $2) >= total`, restaurantID, id, ts(now), t)
-		return err
-	})
+	if s.d == dialectSQLite {
+		return s.withTx(ctx, func(tx *Tx) error { return finishIfCompleteTx(ctx, tx, restaurantID, id, now) })
+	}
+	_, err := s.write.ExecContext(ctx, sqlFinishIfComplete, restaurantID, id, ts(now), true)
+	return unavailable(err)
+}
+
+// finishIfCompleteTx runs sqlFinishIfComplete inside a SQLite write
+// transaction: the one writer sees every count committed or written
+// before it in its group.
+func finishIfCompleteTx(ctx context.Context, tx *Tx, restaurantID int64, id string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, sqlFinishIfComplete, restaurantID, id, ts(now), true)
+	return err
 }
 
 func truncate(s string, n int) string {

@@ -303,6 +303,13 @@ func testSendRecords(t *testing.T, e *env) {
 	if got.Status != ladle.CampaignDone || got.Sent != 5 || got.Failed != 1 || got.FinishedAt == nil {
 		t.Fatalf("end: %+v", got)
 	}
+	// A chunk recorded again after its records were taken over and
+	// recorded by another worker (all sent, the one-statement path on
+	// PostgreSQL) counts nothing twice.
+	ok(t, cs.FinishSends(ctx, rid, c.ID, rest, now))
+	if got, err = cs.Campaign(ctx, rid, c.ID); err != nil || got.Sent != 5 {
+		t.Fatalf("recorded twice: sent %d (%v)", got.Sent, err)
+	}
 	n, got, err := cs.RetryFailed(ctx, rid, c.ID, now)
 	ok(t, err)
 	if n != 1 || got.Status != ladle.CampaignSending || got.Failed != 0 || got.Generation != 2 {
