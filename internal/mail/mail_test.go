@@ -3,12 +3,14 @@ package mail_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	netmail "net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -363,6 +365,74 @@ func TestSMTPErrors(t *testing.T) {
 		t.Error("ftp:// accepted as an SMTP url")
 	}
 	if _, err := mail.Open("smtp://user:pw@mail.example.com?tls=none"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A batch goes out pipelined over the pool's connections: every message in
+// order with its own outcome, a refused recipient or a refused message in
+// the middle costing neither the connection nor the messages after it, and
+// content lines starting with a dot arriving intact.
+func TestSMTPBatchPipelined(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	srv.RejectRcpt("bad@example.com", smtptest.ErrPermanent)
+	srv.FailTo("later@example.com", smtptest.ErrTemporary)
+	u, _ := url.Parse(srv.URL() + "&pool=2")
+	tr, err := mail.NewSMTP(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	const n = 40
+	msgs := make([]*mail.Message, n)
+	for i := range msgs {
+		to := fmt.Sprintf("guest%d@example.com", i)
+		switch i {
+		case 7:
+			to = "bad@example.com"
+		case 23:
+			to = "later@example.com"
+		}
+		msgs[i] = &mail.Message{From: "Ladle <news@ladle.example>", To: to, Subject: fmt.Sprintf("m %d", i),
+			Text: ".starts with a dot\n.\nthen a lone dot", MessageID: fmt.Sprintf("b%d@ladle.example", i)}
+	}
+	msgs[30].To = "not an address"
+	errs := tr.SendBatch(context.Background(), msgs)
+	for i, err := range errs {
+		switch i {
+		case 7:
+			if !mail.IsPermanent(err) || !strings.Contains(err.Error(), "550") {
+				t.Errorf("refused recipient: %v", err)
+			}
+		case 23:
+			if err == nil || mail.IsPermanent(err) {
+				t.Errorf("refused message: %v, want a temporary error", err)
+			}
+		case 30:
+			if !errors.Is(err, mail.ErrBadAddress) {
+				t.Errorf("bad address: %v", err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("message %d: %v", i, err)
+			}
+		}
+	}
+	got := srv.Messages()
+	if len(got) != n-3 {
+		t.Fatalf("server got %d messages, want %d", len(got), n-3)
+	}
+	for _, m := range got {
+		if !strings.Contains(string(m.Raw), "\r\n.starts with a dot\r\n.\r\nthen a lone dot") {
+			t.Fatalf("content changed on the way:\n%s", m.Raw)
+		}
+	}
+	if s := srv.Sessions(); s > 2 {
+		t.Errorf("%d connections with pool=2", s)
+	}
+	// The connections are clean for the next sender.
+	if err := tr.Send(context.Background(), msgs[0]); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -21,6 +21,13 @@ type Transport interface {
 	Close() error
 }
 
+// BatchTransport is a Transport that hands many messages over at once
+// (SMTP pipelines them): one error per message, nil when it was accepted.
+type BatchTransport interface {
+	Transport
+	SendBatch(ctx context.Context, msgs []*Message) []error
+}
+
 // ErrPermanent is wrapped by errors a retry cannot fix.
 var ErrPermanent = errors.New("permanent failure")
 

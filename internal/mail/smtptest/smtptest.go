@@ -39,6 +39,7 @@ type Server struct {
 	msgs     []Received
 	fail     []error            // errors to return from the next DATA commands, in order
 	failTo   map[string][]error // errors for DATA to one recipient, in order
+	rejectTo map[string]error   // errors for RCPT of one recipient, always
 	notify   chan struct{}
 	onAccept func(Received)
 }
@@ -110,6 +111,16 @@ func (s *Server) FailTo(to string, errs ...error) {
 	s.mu.Unlock()
 }
 
+// RejectRcpt makes every RCPT of the recipient to fail with err.
+func (s *Server) RejectRcpt(to string, err error) {
+	s.mu.Lock()
+	if s.rejectTo == nil {
+		s.rejectTo = map[string]error{}
+	}
+	s.rejectTo[to] = err
+	s.mu.Unlock()
+}
+
 // OnAccept sets a function called (outside the lock) after each message is
 // stored, before the server replies 250: tests use it to act at that moment.
 func (s *Server) OnAccept(fn func(Received)) {
@@ -162,6 +173,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ss.to != "" {
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "one recipient per message here"}
+	}
+	ss.s.mu.Lock()
+	err := ss.s.rejectTo[to]
+	ss.s.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	ss.to = to
 	return nil

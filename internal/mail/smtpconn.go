@@ -1,0 +1,361 @@
+package mail
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// smtpConn is one client connection to an SMTP server, after the greeting,
+// EHLO, STARTTLS and AUTH (SMTP.dial). Replies that refuse something are
+// *smtp.SMTPError (go-smtp's type, with the enhanced status code parsed),
+// so IsPermanent and the callers' classification read them alike.
+type smtpConn struct {
+	nc       net.Conn
+	r        *textproto.Reader
+	w        *bufio.Writer
+	exts     map[string]string
+	lastUsed time.Time
+}
+
+// envelope is a message ready for the wire: its bare envelope addresses,
+// its bytes, and its index in the caller's batch.
+type envelope struct {
+	from, to string
+	raw      []byte
+	i        int
+}
+
+func (m *Message) envelope() (envelope, error) {
+	from, to, err := m.Envelope()
+	if err != nil {
+		return envelope{}, err
+	}
+	raw, err := m.Bytes()
+	if err != nil {
+		return envelope{}, err
+	}
+	return envelope{from: from, to: to, raw: raw}, nil
+}
+
+func newSMTPConn(nc net.Conn) *smtpConn {
+	return &smtpConn{nc: nc, r: textproto.NewReader(bufio.NewReaderSize(nc, 4096)), w: bufio.NewWriterSize(nc, 16<<10)}
+}
+
+func (c *smtpConn) close() { c.nc.Close() }
+
+// reply reads one (possibly multi-line) reply and checks its code: a code
+// other than want is returned as *smtp.SMTPError; a broken connection as
+// the I/O error.
+func (c *smtpConn) reply(want int) (string, error) {
+	code, msg, err := c.r.ReadResponse(want)
+	var pe *textproto.Error
+	if errors.As(err, &pe) {
+		return msg, replyError(pe.Code, pe.Msg)
+	}
+	if err != nil {
+		return msg, err
+	}
+	if code != want {
+		return msg, replyError(code, msg)
+	}
+	return msg, nil
+}
+
+// replyError is go-smtp's reading of a reply: "5.1.1 text" sets the
+// enhanced code.
+func replyError(code int, msg string) *smtp.SMTPError {
+	e := &smtp.SMTPError{Code: code, Message: msg}
+	first, rest, ok := strings.Cut(msg, " ")
+	if !ok {
+		return e
+	}
+	parts := strings.Split(first, ".")
+	if len(parts) != 3 {
+		return e
+	}
+	var ec smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return e
+		}
+		ec[i] = n
+	}
+	e.EnhancedCode, e.Message = ec, strings.ReplaceAll(rest, "\n"+first+" ", "\n")
+	return e
+}
+
+// cmd sends one command line and reads its reply.
+func (c *smtpConn) cmd(line string, want int) (string, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return "", errors.New("smtp: a command with a line break")
+	}
+	c.w.WriteString(line)
+	c.w.WriteString("\r\n")
+	if err := c.w.Flush(); err != nil {
+		return "", err
+	}
+	return c.reply(want)
+}
+
+// greet reads the server's greeting and says EHLO.
+func (c *smtpConn) greet(localName string) error {
+	if _, err := c.reply(220); err != nil {
+		return err
+	}
+	return c.hello(localName)
+}
+
+// hello says EHLO (HELO if the server does not know EHLO) and records the
+// extensions offered.
+func (c *smtpConn) hello(localName string) error {
+	msg, err := c.cmd("EHLO "+localName, 250)
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && (se.Code == 500 || se.Code == 502) {
+		c.exts = map[string]string{}
+		_, err = c.cmd("HELO "+localName, 250)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	c.exts = map[string]string{}
+	lines := strings.Split(msg, "\n")
+	for _, l := range lines[1:] {
+		k, v, _ := strings.Cut(l, " ")
+		c.exts[strings.ToUpper(k)] = v
+	}
+	return nil
+}
+
+func (c *smtpConn) ext(name string) bool {
+	_, ok := c.exts[name]
+	return ok
+}
+
+// authPlain authenticates with AUTH PLAIN (RFC 4616).
+func (c *smtpConn) authPlain(user, pass string) error {
+	if v, ok := c.exts["AUTH"]; !ok || !strings.Contains(" "+strings.ToUpper(v)+" ", " PLAIN ") {
+		return fmt.Errorf("%w: the server does not offer AUTH PLAIN", ErrPermanent)
+	}
+	_, err := c.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pass)), 235)
+	return err
+}
+
+func (c *smtpConn) noop(timeout time.Duration) error {
+	c.nc.SetDeadline(time.Now().Add(timeout))
+	defer c.nc.SetDeadline(time.Time{})
+	_, err := c.cmd("NOOP", 250)
+	return err
+}
+
+func (c *smtpConn) quit(timeout time.Duration) {
+	c.nc.SetDeadline(time.Now().Add(timeout))
+	_, _ = c.cmd("QUIT", 221)
+	c.close()
+}
+
+// mailLine is the MAIL command of a message.
+func (c *smtpConn) mailLine(e envelope) string {
+	line := "MAIL FROM:<" + e.from + ">"
+	if !isASCII(e.from) || !isASCII(e.to) {
+		if c.ext("SMTPUTF8") {
+			line += " SMTPUTF8"
+		}
+	}
+	return line
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// send sends the messages in order on c, recording each one's outcome in
+// errs[e.i]. With PIPELINING, each message's MAIL, RCPT and DATA go out
+// in one write together with the previous message's body (RFC 2920 lets
+// the message content lead a group), and their replies are read after it:
+// one round trip per message. Without it, every command waits for its
+// reply. A refusal is recorded and the next message goes on (after RSET
+// when a transaction was left open).
+//
+// answered is how many messages of part (from the first) have their
+// outcome in errs. A returned error is a broken connection (I/O, a
+// timeout, ctx ending): the connection must be closed, and part[answered:]
+// have no outcome. started reports whether any message's content had been
+// written by then (if not, none can have been accepted).
+func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, timeout time.Duration) (answered int, started bool, err error) {
+	// Closing the connection unblocks a read or write when ctx ends.
+	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	defer func() {
+		if !stop() && err == nil && answered < len(part) {
+			err = ctx.Err()
+		}
+		c.nc.SetDeadline(time.Time{})
+	}()
+	pipelining := c.ext("PIPELINING")
+	bodyOf := -1 // the message whose end-of-data reply is still to be read
+	rset := false
+	// final records message k's outcome; outcomes come in order.
+	final := func(k int, err error) {
+		errs[part[k].i] = err
+		answered = k + 1
+	}
+	step := func(line string, want int) error {
+		c.w.WriteString(line)
+		c.w.WriteString("\r\n")
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		_, err := c.reply(want)
+		return err
+	}
+	for k := 0; k <= len(part); k++ {
+		c.nc.SetDeadline(time.Now().Add(timeout))
+		var mailErr, rcptErr, dataErr error
+		if pipelining {
+			if k < len(part) {
+				if rset {
+					c.w.WriteString("RSET\r\n")
+				}
+				c.w.WriteString(c.mailLine(part[k]))
+				c.w.WriteString("\r\nRCPT TO:<")
+				c.w.WriteString(part[k].to)
+				c.w.WriteString(">\r\nDATA\r\n")
+			}
+			if err := c.w.Flush(); err != nil {
+				return answered, started, err
+			}
+			if bodyOf >= 0 {
+				_, err := c.reply(250)
+				if err != nil && !isReplyErr(err) {
+					return answered, started, err
+				}
+				final(bodyOf, err)
+				bodyOf = -1
+			}
+			if k == len(part) {
+				break
+			}
+			if rset {
+				if _, err := c.reply(250); err != nil && !isReplyErr(err) {
+					return answered, started, err
+				}
+			}
+			_, mailErr = c.reply(250)
+			_, rcptErr = c.reply(250)
+			_, dataErr = c.reply(354)
+		} else {
+			if k == len(part) {
+				break
+			}
+			if rset {
+				if err := step("RSET", 250); err != nil && !isReplyErr(err) {
+					return answered, started, err
+				}
+			}
+			mailErr = step(c.mailLine(part[k]), 250)
+			if mailErr == nil {
+				rcptErr = step("RCPT TO:<"+part[k].to+">", 250)
+			}
+			if mailErr == nil && rcptErr == nil {
+				dataErr = step("DATA", 354)
+			}
+		}
+		for _, err := range []error{mailErr, rcptErr, dataErr} {
+			if err != nil && !isReplyErr(err) {
+				return answered, started, err
+			}
+		}
+		rset = false
+		switch {
+		case mailErr != nil:
+			final(k, mailErr)
+		case rcptErr != nil:
+			final(k, rcptErr)
+			rset = true
+		case dataErr != nil:
+			final(k, dataErr)
+			rset = true
+		default:
+			started = true
+			writeDotStuffed(c.w, part[k].raw)
+			c.w.WriteString(".\r\n")
+			if pipelining {
+				bodyOf = k // flushed with the next message's commands
+				continue
+			}
+			if err := c.w.Flush(); err != nil {
+				return answered, started, err
+			}
+			_, err := c.reply(250)
+			if err != nil && !isReplyErr(err) {
+				return answered, started, err
+			}
+			final(k, err)
+		}
+	}
+	if rset {
+		// Leave the connection clean for the next user of the pool.
+		if _, err := c.cmd("RSET", 250); err != nil && !isReplyErr(err) {
+			return answered, started, err
+		}
+	}
+	return answered, started, nil
+}
+
+func isReplyErr(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se)
+}
+
+// writeDotStuffed writes raw as DATA content: a line that starts with a
+// dot gets a second one (RFC 5321 4.5.2), and the content ends with CRLF.
+func writeDotStuffed(w *bufio.Writer, raw []byte) {
+	if len(raw) > 0 && raw[0] == '.' {
+		w.WriteByte('.')
+	}
+	for {
+		i := indexLFDot(raw)
+		if i < 0 {
+			break
+		}
+		w.Write(raw[:i+1])
+		w.WriteByte('.')
+		raw = raw[i+1:]
+	}
+	w.Write(raw)
+	if len(raw) < 2 || raw[len(raw)-2] != '\r' || raw[len(raw)-1] != '\n' {
+		w.WriteString("\r\n")
+	}
+}
+
+// indexLFDot is the index of the first "\n." in b, or -1.
+func indexLFDot(b []byte) int {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return -1
+		}
+		j := off + i
+		if j+1 < len(b) && b[j+1] == '.' {
+			return j
+		}
+		off = j + 1
+	}
+}
