@@ -103,7 +103,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how soon an event whose worker died is delivered again")
 	fset.DurationVar(&c.SMTPTimeout, "smtp-timeout", 30*time.Second, "bound on one hand-over to the SMTP server")
 	fset.Float64Var(&c.CampaignRate, "campaign-rate", 100, "campaign emails per second, across every worker process (shared through Redis when --redis-url is set)")
-	fset.IntVar(&c.CampaignWorkers, "campaign-workers", 4, "campaign batches this process sends at once (each up to 25 messages in flight)")
+	fset.IntVar(&c.CampaignWorkers, "campaign-workers", 4, "campaign batches this process sends at once (each up to 100 messages in flight)")
 	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
 	fset.StringVar(&c.RedisPrefix, "redis-prefix", "ladle:", "start of every Redis key and channel (the database's instance id follows it)")
 	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")
