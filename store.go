@@ -23,6 +23,7 @@ type Store interface {
 	MenuStore
 	CouponStore
 	OrderStore
+	HistoryStore
 	IdempotencyStore
 	Ping(ctx context.Context) error
 	Close() error
@@ -118,6 +119,13 @@ type CouponStore interface {
 	// a conflict (code coupon_code_taken).
 	CreateCoupon(ctx context.Context, c *Coupon) error
 	Coupons(ctx context.Context, restaurantID int64) ([]Coupon, error)
+	// CouponByID returns the restaurant's coupon; another's is not_found.
+	CouponByID(ctx context.Context, restaurantID, id int64) (*Coupon, error)
+	// UpdateCoupon changes the restaurant's coupon c.ID: kind, value,
+	// minimum subtotal, validity window, limits and active (the code and the
+	// uses stay). A total limit below the uses so far is validation_failed
+	// on max_uses. It fills c with the stored coupon.
+	UpdateCoupon(ctx context.Context, c *Coupon) error
 	CouponByCode(ctx context.Context, restaurantID int64, code string) (*Coupon, error)
 	Redemptions(ctx context.Context, restaurantID, couponID int64) ([]Redemption, error)
 }
@@ -232,8 +240,10 @@ type OrderStore interface {
 	// its current status (checked atomically: a concurrent change makes this
 	// fail rather than skip a step), and appends order.status_changed.
 	// Refused moves are a conflict with code invalid_transition. A
-	// cancellation needs a reason (validation_failed without one).
-	SetOrderStatus(ctx context.Context, restaurantID int64, orderID string, to OrderStatus, reason string, now time.Time) (*Order, error)
+	// cancellation needs a reason (validation_failed without one). by is
+	// the staff member making the move (0: the system); the order's status
+	// history records it with the move, in the same transaction.
+	SetOrderStatus(ctx context.Context, restaurantID int64, orderID string, to OrderStatus, reason string, by int64, now time.Time) (*Order, error)
 }
 
 // IdempotencyRecord is one Idempotency-Key of one restaurant.

@@ -196,7 +196,7 @@ func TestFeedAcrossProcesses(t *testing.T) {
 				}
 			}
 		}
-		if _, err := s.SetOrderStatus(ctx, f.Restaurant.ID, o.ID, ladle.StatusAccepted, "", ladle.Now()); err != nil {
+		if _, err := s.SetOrderStatus(ctx, f.Restaurant.ID, o.ID, ladle.StatusAccepted, "", 0, ladle.Now()); err != nil {
 			t.Fatal(err)
 		}
 		for _, b := range boards {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/ladle-dev/ladle"
@@ -136,4 +137,44 @@ func (s *Store) Redemptions(ctx context.Context, restaurantID, couponID int64) (
 		return rows.Err()
 	})
 	return rs, err
+}
+
+// CouponByID implements ladle.CouponStore.
+func (s *Store) CouponByID(ctx context.Context, restaurantID, id int64) (*ladle.Coupon, error) {
+	var c ladle.Coupon
+	err := scanCoupon(s.read.QueryRowContext(ctx, `SELECT `+couponColumns+` FROM coupons WHERE id = $1 AND restaurant_id = $2`,
+		id, restaurantID), &c)
+	if err != nil {
+		return nil, notFoundIfNoRows(err, "coupon")
+	}
+	return &c, nil
+}
+
+// UpdateCoupon implements ladle.CouponStore. The limit check against the
+// uses so far is in the UPDATE itself, so a redemption committing at the
+// same time cannot slip under it.
+func (s *Store) UpdateCoupon(ctx context.Context, c *ladle.Coupon) error {
+	if c.Code == "" {
+		c.Code = "X" // the code does not change; validate the rest
+	}
+	if err := validateCoupon(c); err != nil {
+		return err
+	}
+	return s.withTx(ctx, func(tx *Tx) error {
+		err := scanCoupon(tx.QueryRowContext(ctx, `UPDATE coupons SET kind = $3, value = $4, min_subtotal = $5,
+			valid_from = $6, valid_until = $7, max_uses = $8, per_customer_limit = $9, active = $10
+			WHERE id = $1 AND restaurant_id = $2 AND ($8 = 0 OR uses <= $8)
+			RETURNING `+couponColumns,
+			c.ID, c.RestaurantID, c.Kind, c.Value, int64(c.MinSubtotal), tsPtr(c.ValidFrom), tsPtr(c.ValidUntil),
+			c.MaxUses, c.PerCustomerLimit, c.Active), c)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var uses int
+		if err := tx.QueryRowContext(ctx, `SELECT uses FROM coupons WHERE id = $1 AND restaurant_id = $2`,
+			c.ID, c.RestaurantID).Scan(&uses); err != nil {
+			return notFoundIfNoRows(err, "coupon")
+		}
+		return invalid("max_uses", "must be at least the "+strconv.Itoa(uses)+" uses so far (0 is unlimited)")
+	})
 }

@@ -783,9 +783,15 @@ func (s *Store) Orders(ctx context.Context, restaurantID int64, f ladle.OrderFil
 	args = append(args, limit)
 	b.WriteString(`)) ORDER BY created_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args)))
 
+	return s.queryOrders(ctx, b.String(), args...)
+}
+
+// queryOrders runs a query for sqlOrderColumns and loads the orders' lines,
+// in one read snapshot.
+func (s *Store) queryOrders(ctx context.Context, q string, args ...any) ([]ladle.Order, error) {
 	var out []ladle.Order
 	err := s.readTx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -825,7 +831,7 @@ func validStatus(s ladle.OrderStatus) bool {
 // SetOrderStatus implements ladle.OrderStore. The current status is read
 // with a row lock and the update is conditional on it, so of two concurrent
 // moves from the same status exactly one wins and the other is refused.
-func (s *Store) SetOrderStatus(ctx context.Context, restaurantID int64, orderID string, to ladle.OrderStatus, reason string, now time.Time) (*ladle.Order, error) {
+func (s *Store) SetOrderStatus(ctx context.Context, restaurantID int64, orderID string, to ladle.OrderStatus, reason string, by int64, now time.Time) (*ladle.Order, error) {
 	reason = strings.TrimSpace(reason)
 	if to == ladle.StatusCancelled && reason == "" {
 		return nil, invalid("reason", "is required to cancel an order")
@@ -851,8 +857,14 @@ func (s *Store) SetOrderStatus(ctx context.Context, restaurantID int64, orderID 
 		if !ladle.CanTransition(from, to) {
 			return refused
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5
-			WHERE id = $1 AND status = $2`, orderID, string(from), string(to), reason, now)
+		// status_by names the staff member to the status history trigger
+		// (migration 0045), which records the move and clears it.
+		var staff any
+		if by != 0 {
+			staff = by
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $3, cancel_reason = $4, updated_at = $5, status_by = $6
+			WHERE id = $1 AND status = $2`, orderID, string(from), string(to), reason, now, staff)
 		if n, _ := rowsAffected(res, err); err == nil && n == 0 {
 			return refused
 		}

@@ -141,7 +141,7 @@ func testConcurrentStatus(t *testing.T, e *env) {
 	rid := f.Restaurant.ID
 	o := place(t, s, f, f.Request())
 	codes := race(func(i int) error {
-		_, err := s.SetOrderStatus(ctx, rid, o.ID, ladle.StatusAccepted, "", now.Add(time.Second))
+		_, err := s.SetOrderStatus(ctx, rid, o.ID, ladle.StatusAccepted, "", 0, now.Add(time.Second))
 		return err
 	})
 	if codes[""] != 1 || codes[ladle.CodeInvalidTransition] != racers-1 {

@@ -424,9 +424,9 @@ func testCreateOrderTenantScoping(t *testing.T, e *env) {
 	o := place(t, s, f, f.Request())
 	_, err := s.RestaurantOrder(ctx, f.Other.ID, o.ID)
 	wantNotFound(t, err)
-	_, err = s.SetOrderStatus(ctx, f.Other.ID, o.ID, ladle.StatusAccepted, "", now)
+	_, err = s.SetOrderStatus(ctx, f.Other.ID, o.ID, ladle.StatusAccepted, "", 0, now)
 	wantNotFound(t, err)
-	_, err = s.SetOrderStatus(ctx, f.Other.ID, o.ID, ladle.StatusCancelled, "mine now", now)
+	_, err = s.SetOrderStatus(ctx, f.Other.ID, o.ID, ladle.StatusCancelled, "mine now", 0, now)
 	wantNotFound(t, err)
 	list, err := s.Orders(ctx, f.Other.ID, ladle.OrderFilter{Statuses: allStatuses})
 	ok(t, err)
@@ -453,7 +453,7 @@ func testOrdersFilter(t *testing.T, e *env) {
 	o2 := place(t, s, f, withEmail(f, "two@example.com"), at(time.Minute))
 	o3 := place(t, s, f, withEmail(f, "three@example.com"), at(2*time.Minute))
 	card := place(t, s, f, cardRequest(f), at(3*time.Minute)) // pending_payment: not on the board
-	_, err := s.SetOrderStatus(ctx, rid, o2.ID, ladle.StatusAccepted, "", now.Add(4*time.Minute))
+	_, err := s.SetOrderStatus(ctx, rid, o2.ID, ladle.StatusAccepted, "", 0, now.Add(4*time.Minute))
 	ok(t, err)
 
 	ids := func(os []ladle.Order) []string {
@@ -502,7 +502,7 @@ func testSetOrderStatus(t *testing.T, e *env) {
 	step := now
 	for _, to := range []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady, ladle.StatusCompleted} {
 		step = step.Add(time.Minute)
-		got, err := s.SetOrderStatus(ctx, rid, o.ID, to, "ignored unless cancelling", step)
+		got, err := s.SetOrderStatus(ctx, rid, o.ID, to, "ignored unless cancelling", f.Owner.ID, step)
 		ok(t, err)
 		if got.Status != to || !got.UpdatedAt.Equal(step) || got.CancelReason != "" || len(got.Lines) != 2 {
 			t.Fatalf("after → %s: %+v", to, got)
@@ -517,19 +517,19 @@ func testSetOrderStatus(t *testing.T, e *env) {
 		last.Order == nil || last.Order.Status != ladle.StatusCompleted || changes[3].AggregateID != o.ID {
 		t.Fatalf("last status change = %+v", last)
 	}
-	_, err := s.SetOrderStatus(ctx, rid, o.ID, ladle.StatusCancelled, "too late", step)
+	_, err := s.SetOrderStatus(ctx, rid, o.ID, ladle.StatusCancelled, "too late", f.Owner.ID, step)
 	wantCode(t, err, ladle.CodeInvalidTransition)
 
 	// Skipping a step is refused and changes nothing.
 	p := place(t, s, f, withEmail(f, "p@example.com"))
-	_, err = s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusReady, "", now)
+	_, err = s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusReady, "", 0, now)
 	wantCode(t, err, ladle.CodeInvalidTransition)
 	if ladle.ErrorKind(err) != ladle.KindConflict {
 		t.Fatalf("invalid_transition kind = %v", ladle.ErrorKind(err))
 	}
-	_, err = s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusCancelled, "  ", now)
+	_, err = s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusCancelled, "  ", 0, now)
 	wantCode(t, err, ladle.CodeValidation)
-	got, err := s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusCancelled, "out of buns", now.Add(time.Minute))
+	got, err := s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusCancelled, "out of buns", 0, now.Add(time.Minute))
 	ok(t, err)
 	if got.Status != ladle.StatusCancelled || got.CancelReason != "out of buns" {
 		t.Fatalf("cancelled = %+v", got)
@@ -546,8 +546,8 @@ func testSetOrderStatus(t *testing.T, e *env) {
 
 	// Staff cannot move an unpaid order.
 	card := place(t, s, f, cardRequest(f), func() time.Time { return now.Add(time.Hour) })
-	_, err = s.SetOrderStatus(ctx, rid, card.ID, ladle.StatusAccepted, "", now)
+	_, err = s.SetOrderStatus(ctx, rid, card.ID, ladle.StatusAccepted, "", 0, now)
 	wantCode(t, err, ladle.CodeInvalidTransition)
-	_, err = s.SetOrderStatus(ctx, rid, newID(), ladle.StatusAccepted, "", now)
+	_, err = s.SetOrderStatus(ctx, rid, newID(), ladle.StatusAccepted, "", 0, now)
 	wantNotFound(t, err)
 }

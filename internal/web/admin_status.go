@@ -61,7 +61,7 @@ func (s *server) handleStatusPost(w http.ResponseWriter, r *http.Request, st *st
 		s.renderBoard(w, r, st, http.StatusConflict, refusedMove(num, o.Status, to), o.ID)
 		return
 	}
-	if _, err := s.Store.SetOrderStatus(r.Context(), rid, o.ID, to, reason, s.Now()); err != nil {
+	if _, err := s.Store.SetOrderStatus(r.Context(), rid, o.ID, to, reason, st.User.ID, s.Now()); err != nil {
 		switch ladle.ErrorCode(err) {
 		case ladle.CodeInvalidTransition:
 			// Someone else moved it between our read and our write.

@@ -446,12 +446,12 @@ func TestOrderPageFollowsStatus(t *testing.T) {
 	c := e.client()
 	c.get(path).want(t, http.StatusOK, `<meta http-equiv="refresh" content="30">`, `class="step current" aria-current="step">Placed`)
 	for _, to := range []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady} {
-		if _, err := e.store.SetOrderStatus(t.Context(), e.fx.Restaurant.ID, o.ID, to, "", e.clock.Now()); err != nil {
+		if _, err := e.store.SetOrderStatus(t.Context(), e.fx.Restaurant.ID, o.ID, to, "", 0, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.get(path).want(t, http.StatusOK, "is ready for pickup", `class="step done">Placed`, `aria-current="step">Ready for pickup`)
-	if _, err := e.store.SetOrderStatus(t.Context(), e.fx.Restaurant.ID, o.ID, ladle.StatusCancelled, "Kitchen fire", e.clock.Now()); err != nil {
+	if _, err := e.store.SetOrderStatus(t.Context(), e.fx.Restaurant.ID, o.ID, ladle.StatusCancelled, "Kitchen fire", 0, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	res := c.get(path)

@@ -255,7 +255,7 @@ func TestBrowserLiveBoard(t *testing.T) {
 	// store) moves it on: the board follows without a reload.
 	run(t, staffTab, chromedp.WaitVisible(chromedp.CSS(`body[data-live="on"]`)))
 	startURL = eval[string](t, staffTab, `location.href`)
-	if _, err := e.store.SetOrderStatus(context.Background(), f.Restaurant.ID, o.ID, ladle.StatusPreparing, "", ladle.Now()); err != nil {
+	if _, err := e.store.SetOrderStatus(context.Background(), f.Restaurant.ID, o.ID, ladle.StatusPreparing, "", 0, ladle.Now()); err != nil {
 		t.Fatal(err)
 	}
 	run(t, staffTab, chromedp.WaitVisible(chromedp.CSS(`#order-`+o.ID+`.status-preparing`)))

@@ -51,6 +51,9 @@ func (s *server) parseTemplates() map[string]*template.Template {
 		"canCancel": func(st ladle.OrderStatus) bool { return ladle.CanTransition(st, ladle.StatusCancelled) },
 		"percent":   func(bp int) string { return strconv.FormatFloat(float64(bp)/100, 'f', -1, 64) + "%" },
 	}
+	for name, fn := range backofficeFuncs { // admin_history.go
+		funcs[name] = fn
+	}
 	entries, err := templatesFS.ReadDir("templates")
 	if err != nil {
 		panic(err)

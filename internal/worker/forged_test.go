@@ -83,7 +83,7 @@ func TestForgedEventsSendNothing(t *testing.T) {
 		// Now make the order really ready: the one "ready" email goes to
 		// the guest, built from the database.
 		for _, st := range []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady} {
-			if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, real.ID, st, "", ladle.Now()); err != nil {
+			if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, real.ID, st, "", 0, ladle.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}

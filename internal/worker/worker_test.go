@@ -67,11 +67,11 @@ func TestReceiptAndReadyEmails(t *testing.T) {
 
 		// Moving one order along sends one "ready" email, when it is ready.
 		for _, st := range []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady} {
-			if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[1].ID, st, "", ladle.Now()); err != nil {
+			if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[1].ID, st, "", 0, ladle.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[2].ID, ladle.StatusAccepted, "", ladle.Now()); err != nil {
+		if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[2].ID, ladle.StatusAccepted, "", 0, ladle.Now()); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 10*time.Second, "the ready email", func() bool { return h.sentCount("ready") == 1 })
@@ -217,7 +217,7 @@ func TestConsumersDoNotBlockEachOther(t *testing.T) {
 		return g.held == 2 // the receipt consumer's whole pool is busy
 	})
 	for _, st := range []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady} {
-		if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[5].ID, st, "", ladle.Now()); err != nil {
+		if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[5].ID, st, "", 0, ladle.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
