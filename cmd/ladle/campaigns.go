@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 
@@ -23,6 +24,7 @@ type campaigns struct {
 	signer *campaign.Signer
 	sender *campaign.Sender
 	tr     mail.Transport
+	redis  io.Closer // the limiter's Redis client, if any
 }
 
 func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *broker.Broker, secret []byte,
@@ -37,10 +39,12 @@ func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *
 		if err != nil {
 			return nil, err
 		}
+		c.redis = rc
 		lim = campaign.NewRedisLimiter(rc, cfg.RedisPrefix+instance[:12]+":ratelimit:", cfg.CampaignRate)
 	}
 	tr, err := mail.Open(cfg.SMTPURL)
 	if err != nil {
+		c.stop()
 		return nil, err
 	}
 	c.tr = tr
@@ -48,11 +52,12 @@ func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *
 		From: cfg.MailFrom, PublicURL: cfg.PublicURL, Signer: c.signer, Logger: log,
 		Concurrency: cfg.CampaignWorkers, AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout})
 	if err != nil {
-		tr.Close()
+		c.sender = nil
+		c.stop()
 		return nil, err
 	}
 	if err := c.sender.Start(ctx); err != nil {
-		tr.Close()
+		c.stop()
 		return nil, err
 	}
 	return c, nil
@@ -64,12 +69,16 @@ func (c *campaigns) routes(mux *http.ServeMux, cfg *config, store *sqlstore.Stor
 	mux.Handle("/unsubscribe/{token}", web.Unsubscribe(store, c.signer, log))
 }
 
-// stop stops the sender (it records what it sent) and closes its pool.
+// stop stops the sender (it records what it sent), then closes its pool
+// and the limiter's Redis client.
 func (c *campaigns) stop() {
 	if c.sender != nil {
 		c.sender.Stop()
 	}
 	if c.tr != nil {
 		c.tr.Close()
+	}
+	if c.redis != nil {
+		_ = c.redis.Close()
 	}
 }

@@ -85,7 +85,7 @@ func Import(ctx context.Context, store ladle.CampaignStore, restaurantID int64, 
 	seed := maphash.MakeSeed()
 	seen := map[uint64]int64{}
 	batch := make([]ladle.CustomerImport, 0, importBatch)
-	flush := func() error {
+	flush := func(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
@@ -120,9 +120,19 @@ func Import(ctx context.Context, store ladle.CampaignStore, restaurantID int64, 
 		if err != nil {
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				return nil, err // the body failed (client gone, too large)
+				// The body failed (the client went away, was too slow, or
+				// sent too much): keep what was read, say where it stopped.
+				// A server cancels the request's context when its body
+				// fails: the rows read before still get a bounded moment.
+				line, _ := cr.FieldPos(0)
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				if ferr := flush(fctx); ferr != nil {
+					return nil, ferr
+				}
+				return rep, &BodyError{Line: int64(line), Err: err}
 			}
-			if ferr := flush(); ferr != nil {
+			if ferr := flush(ctx); ferr != nil {
 				return nil, ferr
 			}
 			return rep, invalid("csv", fmt.Sprintf("line %d cannot be parsed: %v", pe.Line, pe.Err))
@@ -146,16 +156,31 @@ func Import(ctx context.Context, store ladle.CampaignStore, restaurantID int64, 
 		seen[h] = row
 		batch = append(batch, c)
 		if len(batch) == importBatch {
-			if err := flush(); err != nil {
+			if err := flush(ctx); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := flush(); err != nil {
+	if err := flush(ctx); err != nil {
 		return nil, err
 	}
 	return rep, nil
 }
+
+// BodyError is returned when the body itself could not be read to its end
+// (as opposed to a CSV that does not parse): the rows before Line were
+// stored, and the report says how. Err is the reader's error
+// (http.MaxBytesError for a body over its bound).
+type BodyError struct {
+	Line int64
+	Err  error
+}
+
+func (e *BodyError) Error() string {
+	return fmt.Sprintf("campaign: import body failed near line %d: %v", e.Line, e.Err)
+}
+
+func (e *BodyError) Unwrap() error { return e.Err }
 
 func parseRow(email, name, optIn, phone string) (ladle.CustomerImport, string) {
 	cust, reason := customerPolicy(email, name, phone)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -30,11 +31,19 @@ type AdminDeps struct {
 	// RequestTimeout bounds a request's database work (0: none); an import
 	// is bounded by its body instead.
 	RequestTimeout time.Duration
+	// ImportTimeout is how long an import's body may take to arrive, in
+	// place of the server's ReadTimeout (30 s in ladle serve, which would
+	// cut a large import off). 0: ImportReadTimeout.
+	ImportTimeout time.Duration
 }
 
 // MaxImportBytes bounds a customer import's body (about 5 million rows of
 // typical length); the import streams it, so the bound is not memory.
 const MaxImportBytes = 512 << 20
+
+// ImportReadTimeout is AdminDeps.ImportTimeout's default: MaxImportBytes
+// at about 1 MB/s.
+const ImportReadTimeout = 10 * time.Minute
 
 // RegisterAdmin adds the staff API under /api/v1/admin/restaurants/{slug}:
 // scripts authenticate with "Authorization: Bearer ldl_…" (ladle token
@@ -114,11 +123,20 @@ func (d AdminDeps) handleImport(w http.ResponseWriter, r *http.Request, rest *la
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
 		return ladle.Errorf(ladle.KindInvalid, "unsupported_media_type", "Content-Type must be text/csv")
 	}
+	// The import streams its body as it arrives: give the read a deadline
+	// of its own, bounded like the size. A server without deadlines (or a
+	// writer that cannot set one, like a test recorder) keeps its own.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(cmp.Or(d.ImportTimeout, ImportReadTimeout)))
 	body := http.MaxBytesReader(w, r.Body, MaxImportBytes)
 	rep, err := campaign.Import(r.Context(), d.Store, rest.ID, body, time.Now())
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return ladle.Errorf(ladle.KindTooLarge, "body_too_large", "the import is larger than %d bytes; split it", MaxImportBytes)
+	var cut *campaign.BodyError
+	if errors.As(err, &cut) {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			return ladle.Errorf(ladle.KindTooLarge, "body_too_large", "the import is larger than %d bytes; split it "+
+				"(the rows before line %d were imported; importing them again changes nothing)", MaxImportBytes, cut.Line)
+		}
+		return ladle.Errorf(ladle.KindInvalid, "body_incomplete", "the body stopped arriving near line %d (too slow, "+
+			"or the connection dropped); the rows before it were imported: send the file again, importing them again changes nothing", cut.Line)
 	}
 	if err != nil {
 		return err

@@ -230,15 +230,7 @@ func TestSlowDatabaseNeverMakesA400(t *testing.T) {
 func TestOrderShedWhenBusy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlstore.Open(ctx, "sqlite:"+t.TempDir()+"/ladle.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	fix := storetest.Seed(t, st)
+	st, fix := seededSQLite(t)
 	svc := ordering.New(st, payment.NewTestProvider(), []byte("test-secret-test-secret"))
 	menus, err := menucache.New(menucache.Config{Source: st})
 	if err != nil {
