@@ -22,16 +22,20 @@ type config struct {
 	Addr        string
 	DataDir     string
 	DatabaseURL string
-	Demo        bool
-	Role        string
-	Secret      string
-	LogLevel    string
-	PublicURL   string
-	Shutdown    time.Duration
-	RedisURL    string
-	RedisPrefix string
-	BlobURL     string
-	CDNURL      string
+	// DatabaseReplicaURL is a PostgreSQL streaming replica for reads that
+	// tolerate lag; ReplicaMaxLag is the most lag they tolerate.
+	DatabaseReplicaURL string
+	ReplicaMaxLag      time.Duration
+	Demo               bool
+	Role               string
+	Secret             string
+	LogLevel           string
+	PublicURL          string
+	Shutdown           time.Duration
+	RedisURL           string
+	RedisPrefix        string
+	BlobURL            string
+	CDNURL             string
 	// TrustedProxies lists the proxies whose X-Forwarded-For names the
 	// client (login rate limits).
 	TrustedProxies string
@@ -80,6 +84,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.Addr, "addr", ":8080", "HTTP listen address")
 	fset.StringVar(&c.DataDir, "data-dir", "./data", "folder for the SQLite database, the embedded broker, files and the dev mailbox")
 	fset.StringVar(&c.DatabaseURL, "database-url", "", "empty: SQLite file in the data dir; postgres://user@host/db: PostgreSQL")
+	fset.StringVar(&c.DatabaseReplicaURL, "database-replica-url", "", "a PostgreSQL streaming replica of --database-url for reads that tolerate lag (menus, restaurant lookups, order lists); a client's own writes are always visible to it, and a replica that is down or lagging is replaced by the primary (empty: every read on the primary)")
+	fset.DurationVar(&c.ReplicaMaxLag, "database-replica-max-lag", 10*time.Second, "reads go to the primary while the replica has not replayed what the primary wrote this long ago")
 	fset.BoolVar(&c.Demo, "demo", false, "seed a demo restaurant with a menu, a coupon and a staff login (once; printed at start-up)")
 	fset.StringVar(&c.Role, "role", "all", "what this process runs: api (HTTP), worker (background work), or all")
 	fset.StringVar(&c.Secret, "secret", "", "key for guests' order links; every process must share it (empty: made once and kept in the data dir)")
@@ -161,6 +167,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if c.CampaignRate <= 0 || c.CampaignWorkers < 1 {
 		return nil, fmt.Errorf("need --campaign-rate > 0 and --campaign-workers ≥ 1")
 	}
+	if c.DatabaseReplicaURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil, errors.New("--database-replica-url needs a PostgreSQL --database-url (a replica of it)")
+	}
 	switch c.Role {
 	case "all", "api", "worker":
 	default:
@@ -171,7 +180,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 
 // secretFlags hold credentials: their values are masked wherever they are
 // shown (help text, logs, errors).
-var secretFlags = map[string]bool{"database-url": true, "nats-url": true, "redis-url": true, "smtp-url": true, "secret": true, "nats-token": true}
+var secretFlags = map[string]bool{"database-url": true, "database-replica-url": true, "nats-url": true, "redis-url": true, "smtp-url": true, "secret": true, "nats-token": true}
 
 // redactFlag returns the value of flag name fit to show.
 func redactFlag(name, value string) string {
@@ -187,7 +196,7 @@ func redactFlag(name, value string) string {
 // secrets returns the secret parts of the configuration, for the log
 // handler and for errors to mask.
 func (c *config) secrets() []string {
-	out := redact.Secrets(c.DatabaseURL, c.NATSURL, c.RedisURL, c.SMTPURL)
+	out := redact.Secrets(c.DatabaseURL, c.DatabaseReplicaURL, c.NATSURL, c.RedisURL, c.SMTPURL)
 	for _, v := range []string{c.Secret, c.NATSToken} {
 		if v != "" {
 			out = append(out, v)

@@ -29,6 +29,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/readpos"
 	"github.com/ladle-dev/ladle/internal/redact"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/web"
@@ -51,7 +52,11 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*sqlstore.St
 			return nil, err
 		}
 	}
-	store, err := sqlstore.Open(ctx, cfg.databaseURL(), sqlstore.WithLogger(log))
+	opts := []sqlstore.Option{sqlstore.WithLogger(log)}
+	if cfg.DatabaseReplicaURL != "" {
+		opts = append(opts, sqlstore.WithReplica(cfg.DatabaseReplicaURL, cfg.ReplicaMaxLag))
+	}
+	store, err := sqlstore.Open(ctx, cfg.databaseURL(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -210,8 +215,14 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			}}))
 	}
 
+	handler := httpserver.Wrap(mux, log)
+	if cfg.DatabaseReplicaURL != "" {
+		// Read-your-writes across the replica: a client's last write
+		// position travels in a signed cookie (internal/readpos).
+		handler = readpos.Middleware(secret, strings.HasPrefix(cfg.PublicURL, "https://"), handler)
+	}
 	srv := &http.Server{
-		Handler:           httpserver.Wrap(mux, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

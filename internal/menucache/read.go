@@ -8,6 +8,7 @@ import (
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/httpcache"
+	"github.com/ladle-dev/ladle/internal/readpos"
 )
 
 // loadTimeout bounds one database or Redis load. Loads run detached from
@@ -32,6 +33,9 @@ func (c *Cache) Menu(ctx context.Context, restaurantID int64) (*ladle.Menu, erro
 // failures never surface: they only make the read go to the store.
 func (c *Cache) Document(ctx context.Context, restaurantID int64) (*Document, error) {
 	c.st.requests.Add(1)
+	if readpos.From(ctx) != 0 {
+		return c.freshDocument(ctx, restaurantID)
+	}
 	v, err := c.versions.Get(ctx, restaurantID, c.versionLoader)
 	if err != nil {
 		return nil, err
@@ -50,6 +54,38 @@ func (c *Cache) Document(ctx context.Context, restaurantID int64) (*Document, er
 		return behind.doc, nil
 	}
 	return d, err
+}
+
+// freshDocument serves a client that wrote to the database recently
+// (readpos): the remembered version may predate its write (a version read
+// from a read replica that had not replayed it yet), so the version is read
+// again, where the store says the client's write is visible, and the
+// document of that version comes from the cache or, under the same rule,
+// from the store — never from a load another reader started.
+func (c *Cache) freshDocument(ctx context.Context, restaurantID int64) (*Document, error) {
+	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	c.st.versionLoads.Add(1)
+	v, err := c.src.MenuVersion(lctx, restaurantID)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := c.docs.GetIfPresent(docKey{restaurantID, v}); ok {
+		c.st.hits.Add(1)
+		return d, nil
+	}
+	c.st.misses.Add(1)
+	c.st.rebuilds.Add(1)
+	m, err := c.src.Menu(lctx, restaurantID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.build(m)
+	if err != nil {
+		return nil, err
+	}
+	c.docs.Set(docKey{restaurantID, d.Version}, d)
+	return d, nil
 }
 
 // DocumentBySlug is Document for the restaurant with that URL name: the

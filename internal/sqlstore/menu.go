@@ -16,7 +16,7 @@ import (
 // the document never mixes two versions of the menu.
 func (s *Store) Menu(ctx context.Context, restaurantID int64) (*ladle.Menu, error) {
 	var m *ladle.Menu
-	err := s.readTx(ctx, func(tx *Tx) error {
+	err := s.lagTx(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
 		m, err = loadMenu(ctx, tx, restaurantID)
 		return err
@@ -156,8 +156,11 @@ func scanItem(row interface{ Scan(...any) error }, it *ladle.Item) error {
 // MenuVersion implements ladle.MenuStore.
 func (s *Store) MenuVersion(ctx context.Context, restaurantID int64) (int64, error) {
 	var v int64
-	err := s.read.QueryRowContext(ctx, `SELECT menu_version FROM restaurants WHERE id = $1`, restaurantID).Scan(&v)
-	return v, notFoundIfNoRows(err, "restaurant")
+	err := s.lag1(ctx, func(ctx context.Context, tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT menu_version FROM restaurants WHERE id = $1`, restaurantID).Scan(&v)
+		return notFoundIfNoRows(err, "restaurant")
+	})
+	return v, err
 }
 
 // menuEdit runs fn in a transaction and then bumps the menu version and

@@ -787,10 +787,11 @@ func (s *Store) Orders(ctx context.Context, restaurantID int64, f ladle.OrderFil
 }
 
 // queryOrders runs a query for sqlOrderColumns and loads the orders' lines,
-// in one read snapshot.
+// in one read snapshot: lists (the board, history), which tolerate
+// replication lag (lagTx).
 func (s *Store) queryOrders(ctx context.Context, q string, args ...any) ([]ladle.Order, error) {
 	var out []ladle.Order
-	err := s.readTx(ctx, func(tx *Tx) error {
+	err := s.lagTx(ctx, func(ctx context.Context, tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err

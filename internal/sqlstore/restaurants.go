@@ -93,27 +93,34 @@ func (s *Store) RestaurantBySlug(ctx context.Context, slug string) (*ladle.Resta
 		return nil, ladle.NotFound("restaurant")
 	}
 	var r ladle.Restaurant
-	err := scanRestaurant(s.read.QueryRowContext(ctx, `SELECT `+restaurantColumns+` FROM restaurants WHERE slug = $1`, slug), &r)
+	err := s.lag1(ctx, func(ctx context.Context, tx *Tx) error {
+		err := scanRestaurant(tx.QueryRowContext(ctx, `SELECT `+restaurantColumns+` FROM restaurants WHERE slug = $1`, slug), &r)
+		return notFoundIfNoRows(err, "restaurant")
+	})
 	if err != nil {
-		return nil, notFoundIfNoRows(err, "restaurant")
+		return nil, err
 	}
 	return &r, nil
 }
 
 // Restaurants implements ladle.RestaurantStore.
 func (s *Store) Restaurants(ctx context.Context) ([]ladle.Restaurant, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+restaurantColumns+` FROM restaurants ORDER BY name, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	rs := []ladle.Restaurant{}
-	for rows.Next() {
-		var r ladle.Restaurant
-		if err := scanRestaurant(rows, &r); err != nil {
-			return nil, err
+	var rs []ladle.Restaurant
+	err := s.lag1(ctx, func(ctx context.Context, tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+restaurantColumns+` FROM restaurants ORDER BY name, id`)
+		if err != nil {
+			return err
 		}
-		rs = append(rs, r)
-	}
-	return rs, rows.Err()
+		defer rows.Close()
+		rs = []ladle.Restaurant{}
+		for rows.Next() {
+			var r ladle.Restaurant
+			if err := scanRestaurant(rows, &r); err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		return rows.Err()
+	})
+	return rs, err
 }

@@ -52,6 +52,9 @@ type Store struct {
 	// writeStmts and readStmts cache prepared statements on SQLite's
 	// pools (stmtcache.go); nil on PostgreSQL.
 	writeStmts, readStmts *stmtCache
+	// replica serves reads that tolerate lag (replica.go); nil without
+	// WithReplica.
+	replica *replica
 }
 
 var _ ladle.Store = (*Store)(nil)
@@ -66,6 +69,9 @@ type options struct {
 	maxConns    int
 	busyTimeout time.Duration
 	tracer      pgx.QueryTracer // trace.go
+	// replicaURL and replicaMaxLag configure the read replica (replica.go).
+	replicaURL    string
+	replicaMaxLag time.Duration
 }
 
 // WithClock sets the clock used for timestamps the caller does not pass
@@ -125,13 +131,36 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlstore: connect %s: %w", s.d.name, err)
 	}
+	if o.replicaURL != "" {
+		if s.d != dialectPostgres {
+			s.Close()
+			return nil, errors.New("sqlstore: a read replica needs PostgreSQL")
+		}
+		// A replica that is down at start is not an error: reads use the
+		// primary until it answers.
+		if err := s.openReplica(o.replicaURL, o.replicaMaxLag, o); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 func (s *Store) openPostgres(url string, o options) error {
-	db, err := openPgx(url, o.tracer)
+	db, err := pgPool(url, o)
 	if err != nil {
 		return fmt.Errorf("sqlstore: open postgres: %w", err)
+	}
+	s.d, s.read, s.write = dialectPostgres, db, db
+	s.stopNotifier = s.startNotifier()
+	return nil
+}
+
+// pgPool opens a PostgreSQL pool of WithMaxConns connections (default 20).
+func pgPool(url string, o options) (*sql.DB, error) {
+	db, err := openPgx(url, o.tracer)
+	if err != nil {
+		return nil, err
 	}
 	n := o.maxConns
 	if n <= 0 {
@@ -140,9 +169,7 @@ func (s *Store) openPostgres(url string, o options) error {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s.d, s.read, s.write = dialectPostgres, db, db
-	s.stopNotifier = s.startNotifier()
-	return nil
+	return db, nil
 }
 
 func (s *Store) openSQLite(url string, o options) error {
@@ -225,6 +252,10 @@ func (s *Store) Close() error {
 	if s.stopNotifier != nil {
 		s.stopNotifier()
 	}
+	if s.replica != nil {
+		s.replica.stop()
+		_ = s.replica.db.Close()
+	}
 	if s.writeStmts != nil {
 		s.writeStmts.close()
 		s.readStmts.close()
@@ -298,6 +329,7 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if tx.appended {
 		s.eventsCommitted()
 	}
+	s.notePosition(ctx, conn)
 	return nil
 }
 
@@ -305,13 +337,18 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 // several queries that must agree with each other (a menu, an order and its
 // lines).
 func (s *Store) readTx(ctx context.Context, fn func(tx *Tx) error) error {
-	sqltx, err := s.read.BeginTx(ctx, s.d.readTx)
+	return s.readTxOn(ctx, s.read, fn)
+}
+
+// readTxOn is readTx on pool db (the read pool or the replica).
+func (s *Store) readTxOn(ctx context.Context, db *sql.DB, fn func(tx *Tx) error) error {
+	sqltx, err := db.BeginTx(ctx, s.d.readTx)
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlstore: begin read: %w", err))
 	}
-	defer s.afterTx(s.read) // runs after the rollback below has freed the connection
+	defer s.afterTx(db) // runs after the rollback below has freed the connection
 	defer sqltx.Rollback()
-	return unavailable(fn(&Tx{querier: s.querierFor(s.read, sqltx), d: s.d, now: s.now}))
+	return unavailable(fn(&Tx{querier: s.querierFor(db, sqltx), d: s.d, now: s.now}))
 }
 
 // read1 runs fn on the read pool outside a transaction, for reads of one
