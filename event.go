@@ -22,6 +22,7 @@ const (
 	EventOrderPlaced        = "order.placed"         // payload: Order (status placed)
 	EventOrderStatusChanged = "order.status_changed" // payload: StatusChange
 	EventPaymentCaptured    = "payment.captured"     // payload: Payment
+	EventPaymentDisputed    = "payment.disputed"     // payload: Payment
 	EventCouponRedeemed     = "coupon.redeemed"      // payload: Redemption
 	EventMenuChanged        = "menu.changed"         // payload: MenuChange
 )

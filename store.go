@@ -24,6 +24,7 @@ type Store interface {
 	CouponStore
 	OrderStore
 	HistoryStore
+	PaymentStore
 	IdempotencyStore
 	Ping(ctx context.Context) error
 	Close() error

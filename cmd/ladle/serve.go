@@ -114,7 +114,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			log.Info("seeded the demo restaurant", "slug", demo.Slug)
 		}
 	}
-	payments := payment.NewTestProvider()
+	payments := payment.NewTestProvider(store)
 	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),
 		ordering.WithOrderTimeout(cfg.OrderTimeout))
 

@@ -95,7 +95,7 @@ func Menu(ctx context.Context, cfg MenuConfig) error {
 	})
 	api := http.NewServeMux()
 	httpapi.Register(api, httpapi.Deps{Store: store, Menus: cache, Logger: slog.New(slog.DiscardHandler),
-		Ordering: ordering.New(store, payment.NewTestProvider(), []byte("bench-secret-bench-secret"))})
+		Ordering: ordering.New(store, payment.NewTestProvider(store), []byte("bench-secret-bench-secret"))})
 	// As `ladle serve` serves it: the same middleware around the same mux.
 	served := httpserver.Wrap(api, slog.New(slog.DiscardHandler))
 	uncached := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -366,7 +366,7 @@ func benchServer(ctx context.Context, st *sqlstore.Store) (*httptest.Server, int
 	if err != nil {
 		return nil, 0, err
 	}
-	svc := ordering.New(st, payment.NewTestProvider(), []byte("bench-secret-bench-secret"))
+	svc := ordering.New(st, payment.NewTestProvider(st), []byte("bench-secret-bench-secret"))
 	menus, err := menucache.New(menucache.Config{Source: st})
 	if err != nil {
 		return nil, 0, err

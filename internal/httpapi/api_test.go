@@ -18,6 +18,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/payment/paymenttest"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
 	"github.com/ladle-dev/ladle/internal/testenv"
@@ -69,7 +70,7 @@ func setup(t *testing.T, dbURL string) *bundle {
 		t.Fatal(err)
 	}
 	fix := storetest.Seed(t, st)
-	pay := payment.NewTestProvider()
+	pay := payment.NewTestProvider(st)
 	svc := ordering.New(st, pay, []byte("test-secret-test-secret"), ordering.WithClock(clk.Now),
 		ordering.WithChargeTimeout(5*time.Second))
 	menus, err := menucache.New(menucache.Config{Source: st})
@@ -184,7 +185,7 @@ func TestIdempotencyProtocol(t *testing.T) {
 			if n := b.orderCount(t); n != 1 {
 				t.Fatalf("%d orders", n)
 			}
-			if n := len(b.payments.Charges()); n != 1 {
+			if n := paymenttest.Charges(t, b.payments); n != 1 {
 				t.Fatalf("%d charges", n)
 			}
 			pays, _ := b.store.Payments(context.Background(), o["id"].(string))
@@ -202,7 +203,7 @@ func TestIdempotencyProtocol(t *testing.T) {
 			if r.status != 201 || !bytes.Equal(r.body, first.body) || r.header.Get("Idempotent-Replayed") != "true" {
 				t.Fatalf("replay %d %q %s", r.status, r.header.Get("Idempotent-Replayed"), r.body)
 			}
-			if b.orderCount(t) != 1 || len(b.payments.Charges()) != 1 {
+			if b.orderCount(t) != 1 || paymenttest.Charges(t, b.payments) != 1 {
 				t.Fatal("replay wrote or charged again")
 			}
 		})
@@ -238,8 +239,8 @@ func TestIdempotencyProtocol(t *testing.T) {
 			if r.status != 201 {
 				t.Fatalf("confirmed duplicate: %d %s", r.status, r.body)
 			}
-			if b.orderCount(t) != 2 || len(b.payments.Charges()) != 2 {
-				t.Fatalf("orders %d charges %d", b.orderCount(t), len(b.payments.Charges()))
+			if b.orderCount(t) != 2 || paymenttest.Charges(t, b.payments) != 2 {
+				t.Fatalf("orders %d charges %d", b.orderCount(t), paymenttest.Charges(t, b.payments))
 			}
 		})
 
@@ -269,7 +270,7 @@ func TestIdempotencyProtocol(t *testing.T) {
 			d := cardRequest(b.fix)
 			d.Customer = ladle.CustomerInput{Name: "Dee Clined", Email: "dee@example.com"}
 			d.Payment.Token = payment.TokenDecline
-			charges := len(b.payments.Charges())
+			charges := paymenttest.Charges(t, b.payments)
 			r := b.post(t, "key-4", d)
 			if r.status != 402 || r.code(t) != ladle.CodePaymentDeclined {
 				t.Fatalf("got %d %s", r.status, r.body)
@@ -278,7 +279,7 @@ func TestIdempotencyProtocol(t *testing.T) {
 			if again.status != 402 || again.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.body, r.body) {
 				t.Fatalf("replay %d %s", again.status, again.body)
 			}
-			if len(b.payments.Charges()) != charges {
+			if paymenttest.Charges(t, b.payments) != charges {
 				t.Fatal("a declined card was charged")
 			}
 			// The decline released the fingerprint: another card, new key, is no duplicate.
@@ -316,8 +317,8 @@ func TestKeyInFlightIs409(t *testing.T) {
 		if r := b.post(t, "slow", req); r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("after completion: %d %s", r.status, r.body)
 		}
-		if len(b.payments.Charges()) != 1 {
-			t.Fatalf("%d charges", len(b.payments.Charges()))
+		if paymenttest.Charges(t, b.payments) != 1 {
+			t.Fatalf("%d charges", paymenttest.Charges(t, b.payments))
 		}
 	})
 }
@@ -364,7 +365,7 @@ func TestConcurrentSameKeyIsOneOrder(t *testing.T) {
 		if n := b.orderCount(t); n != 1 {
 			t.Fatalf("%d orders", n)
 		}
-		if n := len(b.payments.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, b.payments); n != 1 {
 			t.Fatalf("%d charges", n)
 		}
 	})
@@ -392,7 +393,7 @@ func TestConcurrentSameContentIsOneOrder(t *testing.T) {
 		if n := b.orderCount(t); n != 1 {
 			t.Fatalf("%d orders", n)
 		}
-		if n := len(b.payments.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, b.payments); n != 1 {
 			t.Fatalf("%d charges", n)
 		}
 	})
@@ -450,7 +451,7 @@ func TestPaymentTimeoutIsNeverChargedTwice(t *testing.T) {
 			if r.status != 201 || r.json(t)["status"] != "placed" {
 				t.Fatalf("retry: %d %s", r.status, r.body)
 			}
-			if n := len(b.payments.Charges()); n != 1 {
+			if n := paymenttest.Charges(t, b.payments); n != 1 {
 				t.Fatalf("%d charges", n)
 			}
 		})
@@ -472,11 +473,11 @@ func TestPaymentTimeoutIsNeverChargedTwice(t *testing.T) {
 			if err != nil || o.Status != ladle.StatusPlaced || o.PaymentStatus != ladle.PaymentCaptured {
 				t.Fatalf("order after recovery: %+v %v", o, err)
 			}
-			if n := len(b.payments.Charges()); n != 2 { // one per order
+			if n := paymenttest.Charges(t, b.payments); n != 2 { // one per order
 				t.Fatalf("%d charges for two orders", n)
 			}
 			// A late retry by the guest sees the placed order, charges nothing.
-			if r := b.post(t, "timeout-2", req); r.status != 201 || len(b.payments.Charges()) != 2 {
+			if r := b.post(t, "timeout-2", req); r.status != 201 || paymenttest.Charges(t, b.payments) != 2 {
 				t.Fatalf("late retry: %d %s", r.status, r.body)
 			}
 		})

@@ -64,7 +64,7 @@ func faultSetup(t *testing.T, readTimeout time.Duration) *faultBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := ordering.New(st, payment.NewTestProvider(), []byte("test-secret-test-secret"),
+	svc := ordering.New(st, payment.NewTestProvider(st), []byte("test-secret-test-secret"),
 		ordering.WithOrderTimeout(800*time.Millisecond), ordering.WithChargeTimeout(500*time.Millisecond))
 	menus, err := menucache.New(menucache.Config{Source: st})
 	if err != nil {
@@ -231,7 +231,7 @@ func TestOrderShedWhenBusy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, fix := seededSQLite(t)
-	svc := ordering.New(st, payment.NewTestProvider(), []byte("test-secret-test-secret"))
+	svc := ordering.New(st, payment.NewTestProvider(st), []byte("test-secret-test-secret"))
 	menus, err := menucache.New(menucache.Config{Source: st})
 	if err != nil {
 		t.Fatal(err)

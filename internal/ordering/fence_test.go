@@ -10,6 +10,7 @@ import (
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/payment/paymenttest"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
 	"github.com/ladle-dev/ladle/internal/testenv"
@@ -55,7 +56,7 @@ func setup(t *testing.T, url string) *bundle {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{store: st, fix: storetest.Seed(t, st), pay: payment.NewTestProvider(), clock: clk}
+	return &bundle{store: st, fix: storetest.Seed(t, st), pay: payment.NewTestProvider(st), clock: clk}
 }
 
 func (b *bundle) service(opts ...Option) *Service {
@@ -177,8 +178,8 @@ func TestStalledInsidePlacement(t *testing.T) {
 			cards++
 		}
 	}
-	if cards != 1 || len(b.pay.Charges()) != 1 {
-		t.Fatalf("card orders %d, charges %d; want 1 and 1", cards, len(b.pay.Charges()))
+	if cards != 1 || paymenttest.Charges(t, b.pay) != 1 {
+		t.Fatalf("card orders %d, charges %d; want 1 and 1", cards, paymenttest.Charges(t, b.pay))
 	}
 }
 
@@ -208,8 +209,8 @@ func TestStalledHolderBeforeCharge(t *testing.T) {
 		if os := b.orders(t); len(os) != 1 || os[0].Status != ladle.StatusPlaced {
 			t.Fatalf("orders = %+v, want one placed", os)
 		}
-		if n := len(b.pay.Charges()); n != 1 || b.pay.Calls() != 1 {
-			t.Fatalf("charges %d, provider calls %d; want 1 and 1", n, b.pay.Calls())
+		if n := paymenttest.Charges(t, b.pay); n != 1 || paymenttest.Calls(t, b.pay) != 1 {
+			t.Fatalf("charges %d, provider calls %d; want 1 and 1", n, paymenttest.Calls(t, b.pay))
 		}
 	})
 }
@@ -242,8 +243,8 @@ func TestStalledHolderDuringCharge(t *testing.T) {
 		if os := b.orders(t); len(os) != 1 {
 			t.Fatalf("orders = %d, want 1", len(os))
 		}
-		if n := len(b.pay.Charges()); n != 1 {
-			t.Fatalf("charges %d, want 1 (provider calls %d, same key)", n, b.pay.Calls())
+		if n := paymenttest.Charges(t, b.pay); n != 1 {
+			t.Fatalf("charges %d, want 1 (provider calls %d, same key)", n, paymenttest.Calls(t, b.pay))
 		}
 	})
 }
@@ -281,7 +282,7 @@ func TestRestartReleasesOwnKeys(t *testing.T) {
 		if os := b.orders(t); len(os) != 1 || os[0].Status != ladle.StatusPlaced {
 			t.Fatalf("orders = %+v, want one placed", os)
 		}
-		if n := len(b.pay.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, b.pay); n != 1 {
 			t.Fatalf("charges = %d", n)
 		}
 	})

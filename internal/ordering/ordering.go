@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -65,6 +66,11 @@ type Service struct {
 	holder, boot string
 	released     atomic.Bool
 
+	// connect: look up the restaurant's connected account before a charge
+	// (WithConnect); feeBP is the platform fee on such charges.
+	connect bool
+	feeBP   int
+
 	// beforeCharge, when set (tests), runs after the order exists and
 	// before the fence re-check and the charge: a test stalls a holder
 	// there.
@@ -83,6 +89,15 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithChargeTimeout bounds one payment provider call (default 10s; never
 // past the order's deadline).
 func WithChargeTimeout(d time.Duration) Option { return func(s *Service) { s.chargeTimeout = d } }
+
+// WithConnect makes every charge name the restaurant's connected account
+// (ladle.PaymentAccount, set by its owner) and take a platform fee of feeBP
+// basis points of the amount on charges made on one (0: no fee). Only a
+// provider with connected accounts (Stripe) needs it; without it no
+// account is looked up.
+func WithConnect(feeBP int) Option {
+	return func(s *Service) { s.connect, s.feeBP = true, feeBP }
+}
 
 // DefaultOrderTimeout is the default of WithOrderTimeout.
 const DefaultOrderTimeout = 10 * time.Second
@@ -153,11 +168,17 @@ func (s *Service) ReleaseOwnKeys(ctx context.Context) error {
 // Result is the final response to an order POST: the same status and bytes
 // that are stored under the Idempotency-Key and replayed for it.
 type Result struct {
-	Status   int    // 201 created, or 402 declined
+	// Status is 201 created, 402 declined, or 202 accepted when the card
+	// needs the guest's action (3-D Secure, Action): the order is
+	// pending_payment, and it is placed when the charge succeeds.
+	Status   int
 	Body     []byte // the order JSON, or a problem+json document
 	Replayed bool   // true when Status and Body came from the store
-	// Order is the order for a 201 (access token filled), nil otherwise.
+	// Order is the order for a 201 or 202 (access token filled), nil
+	// otherwise.
 	Order *ladle.Order
+	// Action is what the guest's browser must do for a 202.
+	Action *PaymentAction
 }
 
 // MaxKeyLen bounds an Idempotency-Key.
@@ -278,9 +299,15 @@ func (s *Service) run(ctx context.Context, req *ladle.OrderRequest, rec *ladle.I
 				return nil, err
 			}
 		}
-		if order, err = s.chargePayment(ctx, pay, &lease, lines); err != nil {
+		if order, err = s.settlePayment(ctx, pay, order.RestaurantID, charge, &lease, lines); err != nil {
 			if !errors.Is(err, ladle.ErrFenced) {
 				s.unlock(ctx, lease)
+			}
+			var action *actionRequired
+			if errors.As(err, &action) {
+				// Not stored under the key: a retry asks the provider again
+				// and answers as the charge stands then.
+				return s.actionResponse(order, action.res), nil
 			}
 			return nil, err
 		}
@@ -333,35 +360,94 @@ func (s *Service) pendingPayment(ctx context.Context, orderID string) (*ladle.Pa
 	return nil, nil
 }
 
-// chargePayment calls the provider for a pending payment and settles it
-// (under lease, storing the response, when the request holds the key). It
-// returns payment_pending when the outcome is unknown.
-func (s *Service) chargePayment(ctx context.Context, pay *ladle.Payment, lease *ladle.KeyLease, lines []ladle.OrderLine) (*ladle.Order, error) {
+// How settlePayment asks the provider.
+type chargeMode int
+
+const (
+	// charge: call Charge (the placement; a retry of it).
+	charge chargeMode = iota
+	// resolve: ask Lookup first, and Charge with the same key only if the
+	// provider has no such charge (recovery, the guest's return, a
+	// webhook): a charge already made is settled as the provider has it now.
+	resolve
+)
+
+// actionRequired is settlePayment's answer when the charge waits for the
+// guest (3-D Secure): nothing is settled.
+type actionRequired struct {
+	orderID string
+	res     ladle.ChargeResult
+}
+
+func (a *actionRequired) Error() string {
+	return "payment of order " + a.orderID + " is " + string(a.res.Status)
+}
+
+// chargeRequest is the provider request for a pending payment of an order
+// of restaurantID.
+func (s *Service) chargeRequest(ctx context.Context, pay *ladle.Payment, restaurantID int64) (ladle.ChargeRequest, error) {
+	req := ladle.ChargeRequest{Key: pay.IdempotencyKey, OrderID: pay.OrderID, RestaurantID: restaurantID,
+		Amount: pay.Amount, Currency: pay.Currency, Token: pay.Token, Description: "Order " + pay.OrderID}
+	if !s.connect {
+		return req, nil
+	}
+	acct, err := s.store.PaymentAccount(ctx, restaurantID)
+	if err != nil {
+		return req, err
+	}
+	if req.Account = acct.StripeAccount; req.Account != "" {
+		req.ApplicationFee = req.Amount * ladle.Money(s.feeBP) / 10000
+	}
+	return req, nil
+}
+
+// settlePayment asks the provider about a pending payment (mode) and
+// settles it (under lease, storing the response, when the request holds
+// the key). It returns payment_pending when the outcome is unknown, and an
+// *actionRequired when the charge waits for the guest.
+func (s *Service) settlePayment(ctx context.Context, pay *ladle.Payment, restaurantID int64, mode chargeMode, lease *ladle.KeyLease, lines []ladle.OrderLine) (*ladle.Order, error) {
+	req, err := s.chargeRequest(ctx, pay, restaurantID)
+	if err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, s.chargeTimeout)
-	res, err := s.payments.Charge(cctx, ladle.ChargeRequest{
-		Key: pay.IdempotencyKey, Amount: pay.Amount, Currency: pay.Currency, Token: pay.Token,
-		Description: "Order " + pay.OrderID,
-	})
+	var res ladle.ChargeResult
+	if mode == resolve {
+		res, err = s.payments.Lookup(cctx, req)
+	}
+	if mode == charge || errors.Is(err, ladle.ErrChargeNotFound) {
+		if req.Token == "" {
+			err = fmt.Errorf("ordering: no card token left to charge order %s with: %w", pay.OrderID, ladle.ErrPaymentUnknown)
+		} else {
+			res, err = s.payments.Charge(cctx, req)
+		}
+	}
 	cancel()
 	var result ladle.PaymentResult
 	switch {
-	case err == nil:
+	case err == nil && res.Status == ladle.ChargeSucceeded:
 		result = ladle.PaymentResult{Captured: true, ChargeID: res.ChargeID}
+	case err == nil:
+		return nil, &actionRequired{orderID: pay.OrderID, res: res}
 	case ladle.ErrorCode(err) == ladle.CodePaymentDeclined:
 		var e *ladle.Error
 		errors.As(err, &e)
 		result = ladle.PaymentResult{FailureReason: e.Message}
 	default:
-		s.log.Warn("payment outcome unknown", "order", pay.OrderID, "err", err)
-		return nil, &ladle.Error{Kind: ladle.KindUnavailable, Code: ladle.CodePaymentPending,
-			Message: "We could not confirm your payment yet. Retry in a moment: you will not be charged twice.",
-			Extra:   map[string]any{"order_id": pay.OrderID, "retry_after": 5}}
+		s.log.Warn("payment outcome unknown", "order", pay.OrderID, "provider", s.payments.Name(), "err", err)
+		return nil, paymentPending(pay.OrderID)
 	}
 	st := ladle.Settlement{OrderID: pay.OrderID, Result: result, Now: s.now(), Lease: lease, Lines: lines}
 	if lease != nil {
 		st.Respond = s.respond
 	}
 	return s.store.SettlePayment(ctx, st)
+}
+
+func paymentPending(orderID string) error {
+	return &ladle.Error{Kind: ladle.KindUnavailable, Code: ladle.CodePaymentPending,
+		Message: "We could not confirm your payment yet. Retry in a moment: you will not be charged twice.",
+		Extra:   map[string]any{"order_id": orderID, "retry_after": 5}}
 }
 
 // cleanupCtx is for releasing a key after the placement's deadline may

@@ -2,6 +2,7 @@ package ordering
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ladle-dev/ladle"
@@ -20,10 +21,14 @@ const recoveryBatch = 100
 const AttentionPaymentUnconfirmed = "payment_unconfirmed"
 
 // RecoverPayments settles card payments that have been pending for longer
-// than minAge: charges whose response was lost, or whose process died between
-// creating the order and settling it. It calls the provider again with the
-// payment's own idempotency key, so a card that was charged is not charged
-// again; the provider's answer settles the order.
+// than minAge: charges whose response was lost, whose process died between
+// creating the order and settling it, or that waited for the guest's
+// action. It asks the provider (Lookup) what became of the charge and
+// settles the order as the provider has it; only if the provider never saw
+// the charge does it charge, with the payment's own idempotency key, so a
+// card is never charged twice. Any process sharing the database (api or
+// worker, after any restart) may run it: the settlement is conditional on
+// the payment still being pending, so one of them settles it.
 //
 // A payment whose attempt fails (outcome still unknown, provider or
 // database error) is skipped and retried later with its own exponential
@@ -61,12 +66,13 @@ func (s *Service) RecoverPayments(ctx context.Context, minAge time.Duration) (in
 				"order", p.OrderID, "payment", p.ID, "attempts", p.Attempts)
 			continue
 		}
-		_, err := s.chargePayment(ctx, p, nil, nil)
+		_, _, err := s.resolve(ctx, p)
 		if err == nil {
 			n++
 			continue
 		}
-		if ladle.ErrorCode(err) != ladle.CodePaymentPending {
+		var action *actionRequired
+		if !errors.As(err, &action) && ladle.ErrorCode(err) != ladle.CodePaymentPending {
 			s.log.Warn("recover payment", "order", p.OrderID, "err", err)
 			note(err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/payment/paymenttest"
 )
 
 // TestRecoveryKeepsGoing: a pending payment that cannot be settled (its
@@ -46,13 +47,26 @@ func TestRecoveryKeepsGoing(t *testing.T) {
 		if o, _ := b.store.Order(ctx, good); o.Status != ladle.StatusPlaced {
 			t.Fatalf("the good order behind the poisoned one = %s", o.Status)
 		}
-		calls := b.pay.Calls()
-		if n, err := svc.RecoverPayments(ctx, svc.StaleLock()); n != 0 || err != nil || b.pay.Calls() != calls {
-			t.Fatalf("immediate second round: %d, %v, %d provider calls; want the poisoned row backed off", n, err, b.pay.Calls()-calls)
+		attempts := func() int {
+			t.Helper()
+			ps, err := b.store.Payments(ctx, poisoned)
+			if err != nil || len(ps) != 1 {
+				t.Fatalf("payments of the poisoned order: %v, %v", ps, err)
+			}
+			return ps[0].Attempts
+		}
+		tried := attempts()
+		if n, err := svc.RecoverPayments(ctx, svc.StaleLock()); n != 0 || err != nil || attempts() != tried {
+			t.Fatalf("immediate second round: %d, %v, %d more attempts; want the poisoned row backed off", n, err, attempts()-tried)
 		}
 		b.clock.Add(time.Minute)
-		if _, err := svc.RecoverPayments(ctx, svc.StaleLock()); err == nil || b.pay.Calls() != calls+1 {
+		if _, err := svc.RecoverPayments(ctx, svc.StaleLock()); err == nil || attempts() != tried+1 {
 			t.Fatalf("after its backoff the poisoned row is not retried (err %v)", err)
+		}
+		// Recovery asked the provider (Lookup): both charges were made by
+		// the first calls, and none was made again.
+		if c, n := paymenttest.Charges(t, b.pay), paymenttest.Calls(t, b.pay); c != 2 || n != 2 {
+			t.Fatalf("charges %d, Charge calls %d; want 2 and 2", c, n)
 		}
 
 		b.clock.Add(ProviderKeyLifetime)
@@ -63,9 +77,9 @@ func TestRecoveryKeepsGoing(t *testing.T) {
 		if err != nil || o.Attention != AttentionPaymentUnconfirmed {
 			t.Fatalf("given-up order = %+v, %v", o, err)
 		}
-		calls = b.pay.Calls()
+		tried = attempts()
 		b.clock.Add(time.Hour)
-		if _, err := svc.RecoverPayments(ctx, svc.StaleLock()); err != nil || b.pay.Calls() != calls {
+		if _, err := svc.RecoverPayments(ctx, svc.StaleLock()); err != nil || attempts() != tried {
 			t.Fatalf("a given-up payment was tried again (%v)", err)
 		}
 	})

@@ -1,14 +1,15 @@
-// Package payment holds Ladle's payment providers. TestProvider is the
-// built-in one: it behaves like a real card processor (idempotency keys,
-// declines, lost responses) without moving money, so the whole ordering path
-// can be exercised end to end.
+// Package payment holds Ladle's payment providers: Stripe (stripe.go), and
+// TestProvider, the built-in one for the demo and the tests. Both implement
+// ladle.PaymentProvider.
 package payment
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,35 +27,57 @@ const (
 	TokenTimeout = "tok_timeout"
 )
 
-// Charge is one charge as the provider recorded it.
-type Charge struct {
-	ID       string
-	Key      string
-	Amount   ladle.Money
-	Currency string
-	Token    string
-	Declined bool
-	Created  time.Time
+// TestCharge is one charge as the test provider recorded it.
+type TestCharge struct {
+	ID           string
+	Key          string
+	OrderID      string
+	RestaurantID int64
+	Amount       ladle.Money
+	Currency     string
+	Declined     bool
+	// Calls counts the Charge calls made with Key, the first included.
+	Calls   int64
+	Created time.Time
 }
 
-// TestProvider is an in-memory card processor that honours idempotency keys:
-// every call with a key already seen returns that key's first outcome, and
-// only the first call charges. It is safe for concurrent use.
+// ChargeLog keeps the test provider's charges: the database
+// (internal/sqlstore), so every process sharing it sees the same charges.
+type ChargeLog interface {
+	// RecordTestCharge records one Charge call with c.Key: the first one
+	// inserts c (Calls 1) and reports first; a later one adds 1 to the
+	// stored charge's Calls and returns it as it was first recorded.
+	// Concurrent calls with one key record one charge.
+	RecordTestCharge(ctx context.Context, c TestCharge) (stored TestCharge, first bool, err error)
+	// TestCharge returns the charge with the key (not_found if none).
+	TestCharge(ctx context.Context, key string) (TestCharge, error)
+	// TestCharges lists every charge, declined ones included, oldest first.
+	TestCharges(ctx context.Context) ([]TestCharge, error)
+}
+
+// TestProvider is a card processor that moves no money and keeps its
+// charges in the database, keyed by idempotency key, so it keeps a real
+// processor's promise across processes and restarts: only the first call
+// with a key charges, and every call with it returns that charge's outcome.
+// It is safe for concurrent use.
 type TestProvider struct {
-	mu      sync.Mutex
-	byKey   map[string]*Charge
-	charges []*Charge
-	calls   int
-	delay   time.Duration
+	log ChargeLog
+
+	mu    sync.Mutex
+	delay time.Duration
 }
 
-// NewTestProvider returns an empty TestProvider.
-func NewTestProvider() *TestProvider {
-	return &TestProvider{byKey: map[string]*Charge{}}
+// NewTestProvider returns a TestProvider keeping its charges in log.
+func NewTestProvider(log ChargeLog) *TestProvider {
+	return &TestProvider{log: log}
 }
 
-// SetDelay makes every Charge call take at least d after it has charged, as a
-// slow processor does. Tests use it to hold a request in flight.
+// Name implements ladle.PaymentProvider.
+func (p *TestProvider) Name() string { return "test" }
+
+// SetDelay makes every Charge call of this TestProvider value take at least
+// d after it has charged, as a slow processor does. Tests use it to hold a
+// request in flight.
 func (p *TestProvider) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
@@ -64,28 +87,26 @@ func (p *TestProvider) SetDelay(d time.Duration) {
 // Charge implements ladle.PaymentProvider.
 func (p *TestProvider) Charge(ctx context.Context, req ladle.ChargeRequest) (ladle.ChargeResult, error) {
 	if req.Key == "" {
-		return ladle.ChargeResult{}, fmt.Errorf("payment: charge without an idempotency key")
+		return ladle.ChargeResult{}, errors.New("payment: charge without an idempotency key")
 	}
-	p.mu.Lock()
-	p.calls++
-	c, seen := p.byKey[req.Key]
-	if seen && (c.Amount != req.Amount || c.Currency != req.Currency) {
-		p.mu.Unlock()
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	c, first, err := p.log.RecordTestCharge(ctx, TestCharge{ID: "ch_" + hex.EncodeToString(b[:]), Key: req.Key,
+		OrderID: req.OrderID, RestaurantID: req.RestaurantID, Amount: req.Amount, Currency: req.Currency,
+		Declined: req.Token == TokenDecline, Created: time.Now().UTC()})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ladle.ChargeResult{}, ladle.ErrPaymentUnknown
+		}
+		return ladle.ChargeResult{}, fmt.Errorf("payment: test provider: %w", err)
+	}
+	if !first && (c.Amount != req.Amount || !strings.EqualFold(c.Currency, req.Currency)) {
 		// Stripe answers this with an idempotency error: same key, other parameters.
 		return ladle.ChargeResult{}, fmt.Errorf("payment: key %q reused with a different amount", req.Key)
 	}
-	if !seen {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		c = &Charge{ID: "ch_" + hex.EncodeToString(b[:]), Key: req.Key, Amount: req.Amount,
-			Currency: req.Currency, Token: req.Token, Declined: req.Token == TokenDecline, Created: time.Now()}
-		p.byKey[req.Key] = c
-		p.charges = append(p.charges, c)
-	}
-	loseResponse := !seen && req.Token == TokenTimeout
+	p.mu.Lock()
 	delay := p.delay
 	p.mu.Unlock()
-
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {
@@ -95,33 +116,64 @@ func (p *TestProvider) Charge(ctx context.Context, req ladle.ChargeRequest) (lad
 			return ladle.ChargeResult{}, ladle.ErrPaymentUnknown
 		}
 	}
-	if loseResponse {
+	if first && req.Token == TokenTimeout {
 		return ladle.ChargeResult{}, ladle.ErrPaymentUnknown
 	}
-	if c.Declined {
-		return ladle.ChargeResult{}, &ladle.Error{Kind: ladle.KindPaymentRequired, Code: ladle.CodePaymentDeclined,
-			Message: "Your card was declined.", Extra: map[string]any{"decline_code": "card_declined"}}
-	}
-	return ladle.ChargeResult{ChargeID: c.ID}, nil
+	return outcome(c)
 }
 
-// Charges returns the successful charges made, in order: what a guest's
-// statement would show.
-func (p *TestProvider) Charges() []Charge {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]Charge, 0, len(p.charges))
-	for _, c := range p.charges {
+// Lookup implements ladle.PaymentProvider: the charge recorded under
+// req.Key, without recording a call.
+func (p *TestProvider) Lookup(ctx context.Context, req ladle.ChargeRequest) (ladle.ChargeResult, error) {
+	c, err := p.log.TestCharge(ctx, req.Key)
+	if ladle.ErrorCode(err) == ladle.CodeNotFound {
+		return ladle.ChargeResult{}, ladle.ErrChargeNotFound
+	}
+	if err != nil {
+		return ladle.ChargeResult{}, fmt.Errorf("payment: test provider: %w", err)
+	}
+	return outcome(c)
+}
+
+func outcome(c TestCharge) (ladle.ChargeResult, error) {
+	if c.Declined {
+		return ladle.ChargeResult{}, declined("Your card was declined.", "card_declined")
+	}
+	return ladle.ChargeResult{ChargeID: c.ID, Status: ladle.ChargeSucceeded}, nil
+}
+
+// declined is the payment_declined error every provider returns.
+func declined(message, code string) error {
+	return &ladle.Error{Kind: ladle.KindPaymentRequired, Code: ladle.CodePaymentDeclined,
+		Message: message, Extra: map[string]any{"decline_code": code}}
+}
+
+// Charges returns the successful charges made, oldest first: what guests'
+// statements would show.
+func (p *TestProvider) Charges(ctx context.Context) ([]TestCharge, error) {
+	all, err := p.log.TestCharges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, c := range all {
 		if !c.Declined {
-			out = append(out, *c)
+			out = append(out, c)
 		}
 	}
-	return out
+	return out, nil
 }
 
-// Calls returns how many times Charge was called, retries included.
-func (p *TestProvider) Calls() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls
+// Calls returns how many times Charge was called, repeats with one key
+// included, by every process sharing the database.
+func (p *TestProvider) Calls(ctx context.Context) (int64, error) {
+	all, err := p.log.TestCharges(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, c := range all {
+		n += c.Calls
+	}
+	return n, nil
 }

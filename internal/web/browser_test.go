@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ladle-dev/ladle/internal/payment/paymenttest"
 	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
@@ -206,7 +207,7 @@ func TestBrowserCheckoutIsOneOrder(t *testing.T) {
 	if state != "true|Placing your order…|false" {
 		t.Fatalf("after the clicks (disabled|label|progress hidden): %q", state)
 	}
-	waitFor(t, func() bool { return e.pay.Calls() == 1 }) // the first post is charging now
+	waitFor(t, func() bool { return paymenttest.Calls(t, e.pay) == 1 }) // the first post is charging now
 
 	// Reload the checkout page while it is in flight, and submit again.
 	run(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-checkout-form]`)))
@@ -222,10 +223,10 @@ func TestBrowserCheckoutIsOneOrder(t *testing.T) {
 	if n := len(e.orders(f.Restaurant.ID)); n != 1 {
 		t.Fatalf("%d orders, want exactly 1", n)
 	}
-	if n := len(e.pay.Charges()); n != 1 {
+	if n := paymenttest.Charges(t, e.pay); n != 1 {
 		t.Fatalf("%d charges, want exactly 1", n)
 	}
-	if calls := e.pay.Calls(); calls != 1 {
+	if calls := paymenttest.Calls(t, e.pay); calls != 1 {
 		t.Fatalf("%d provider calls, want 1", calls)
 	}
 	cleared := eval[string](t, ctx, `[localStorage.getItem('ladle.cart.`+f.Restaurant.Slug+`'), sessionStorage.getItem('ladle.checkout-key.`+f.Restaurant.Slug+`'), location.search.includes('placed')].join('|')`)
@@ -265,7 +266,7 @@ func TestBrowserCheckoutIsOneOrder(t *testing.T) {
 	if n := len(e.orders(f.Restaurant.ID)); n != 2 {
 		t.Fatalf("%d orders, want 2", n)
 	}
-	if n := len(e.pay.Charges()); n != 2 {
+	if n := paymenttest.Charges(t, e.pay); n != 2 {
 		t.Fatalf("%d charges, want 2", n)
 	}
 	screenshot(t, ctx, "order-status.png")

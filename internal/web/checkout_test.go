@@ -11,6 +11,7 @@ import (
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/payment/paymenttest"
 	"github.com/ladle-dev/ladle/internal/storetest"
 )
 
@@ -68,7 +69,7 @@ func TestCheckoutPlacesOrder(t *testing.T) {
 			o.CouponCode != "SAVE10" || !o.MarketingOptIn || o.Customer.Name != "Ada Lovelace" || len(o.Lines) != 2 {
 			t.Fatalf("order as stored: %+v", o)
 		}
-		if n := len(e.pay.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, e.pay); n != 1 {
 			t.Fatalf("%d charges, want 1", n)
 		}
 
@@ -107,7 +108,7 @@ func TestCheckoutSameKeyTwiceIsOneOrder(t *testing.T) {
 		if n := len(e.orders(e.fx.Restaurant.ID)); n != 1 {
 			t.Fatalf("%d orders, want 1", n)
 		}
-		if n := len(e.pay.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, e.pay); n != 1 {
 			t.Fatalf("%d charges, want 1", n)
 		}
 	})
@@ -125,7 +126,7 @@ func TestCheckoutWhileFirstAttemptInFlight(t *testing.T) {
 		wg.Go(func() { first = c.post(e.checkoutPath(), form) })
 		// The charge call is made once the order row exists and the key is
 		// locked; then the provider holds it for a second.
-		waitFor(t, func() bool { return e.pay.Calls() == 1 })
+		waitFor(t, func() bool { return paymenttest.Calls(t, e.pay) == 1 })
 
 		second := c.post(e.checkoutPath(), form)
 		second.want(t, http.StatusConflict, "Still placing your order…", `data-retry="1"`, "Check again")
@@ -146,7 +147,7 @@ func TestCheckoutWhileFirstAttemptInFlight(t *testing.T) {
 		if n := len(e.orders(e.fx.Restaurant.ID)); n != 1 {
 			t.Fatalf("%d orders, want 1", n)
 		}
-		if n := len(e.pay.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, e.pay); n != 1 {
 			t.Fatalf("%d charges, want 1", n)
 		}
 	})
@@ -217,13 +218,13 @@ func TestCheckoutDeclinedCard(t *testing.T) {
 		if newK == key {
 			t.Fatal("the key was not rotated after a decline")
 		}
-		if len(e.pay.Charges()) != 0 {
+		if paymenttest.Charges(t, e.pay) != 0 {
 			t.Fatal("a declined card shows a charge")
 		}
 		// Same key again replays the decline (nothing new is tried).
 		c.post(e.checkoutPath(), form).want(t, http.StatusPaymentRequired, "declined")
-		if e.pay.Calls() != 1 {
-			t.Fatalf("%d provider calls, want 1", e.pay.Calls())
+		if paymenttest.Calls(t, e.pay) != 1 {
+			t.Fatalf("%d provider calls, want 1", paymenttest.Calls(t, e.pay))
 		}
 
 		// Another card under the new key goes through: the decline released
@@ -231,7 +232,7 @@ func TestCheckoutDeclinedCard(t *testing.T) {
 		form.Set("card_token", payment.TokenVisa)
 		form.Set("idempotency_key", newK)
 		c.post(e.checkoutPath(), form).want(t, http.StatusSeeOther)
-		if n := len(e.pay.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, e.pay); n != 1 {
 			t.Fatalf("%d charges, want 1", n)
 		}
 	})
@@ -364,7 +365,7 @@ func TestCheckoutPaymentPendingResumes(t *testing.T) {
 			t.Fatal("the retry does not keep the key")
 		}
 		c.post(e.checkoutPath(), again).want(t, http.StatusSeeOther)
-		if n := len(e.pay.Charges()); n != 1 {
+		if n := paymenttest.Charges(t, e.pay); n != 1 {
 			t.Fatalf("%d charges, want 1", n)
 		}
 		if n := len(e.orders(e.fx.Restaurant.ID)); n != 1 {
@@ -382,7 +383,7 @@ func TestCheckoutPayAtPickup(t *testing.T) {
 	res.want(t, http.StatusSeeOther)
 	page := e.client().get(res.header.Get("Location"))
 	page.want(t, http.StatusOK, "is placed", "when you pick it up")
-	if e.pay.Calls() != 0 {
+	if paymenttest.Calls(t, e.pay) != 0 {
 		t.Fatal("pay at pickup called the card provider")
 	}
 }

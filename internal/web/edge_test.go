@@ -255,7 +255,7 @@ func TestCheckoutSlowDatabaseNeverA400(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := ordering.New(st, payment.NewTestProvider(), []byte("web-test-secret-0123456789abcdef"), ordering.WithLogger(quiet),
+	svc := ordering.New(st, payment.NewTestProvider(st), []byte("web-test-secret-0123456789abcdef"), ordering.WithLogger(quiet),
 		ordering.WithOrderTimeout(3*time.Second))
 	a := auth.New(st, auth.WithParams(auth.TestParams), auth.WithLogger(quiet))
 	srv := httptest.NewUnstartedServer(New(Deps{Store: st, Ordering: svc, Auth: a, Logger: quiet,

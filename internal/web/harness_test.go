@@ -82,7 +82,7 @@ func newEnv(t *testing.T, backend string, opts ...func(*Deps)) *env {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, clock: clk, pay: payment.NewTestProvider()}
+	e := &env{t: t, store: st, clock: clk, pay: payment.NewTestProvider(st)}
 	e.fx = storetest.Seed(t, st)
 	e.svc = ordering.New(st, e.pay, []byte("web-test-secret-0123456789abcdef"),
 		ordering.WithClock(clk.Now), ordering.WithLogger(quiet))
