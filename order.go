@@ -64,14 +64,20 @@ type Order struct {
 	CustomerID  int64           `json:"-"`
 	Customer    CustomerInput   `json:"customer"`
 	Fulfillment FulfillmentInfo `json:"fulfillment"`
-	Lines       []OrderLine     `json:"lines"`
-	CouponCode  string          `json:"coupon_code,omitempty"`
-	Subtotal    Money           `json:"subtotal"`
-	Discount    Money           `json:"discount"`
-	Tax         Money           `json:"tax"`
-	Tip         Money           `json:"tip"`
-	Total       Money           `json:"total"`
-	Currency    string          `json:"currency"`
+	// PickupSlot is the start of the pickup slot the order counts against
+	// (nil when the restaurant's slots are uncapped); ReadyEstimate is when
+	// an ASAP order should be ready, from the preparation time and the
+	// kitchen's load (nil for a scheduled pickup).
+	PickupSlot    *time.Time  `json:"pickup_slot,omitempty"`
+	ReadyEstimate *time.Time  `json:"ready_estimate,omitempty"`
+	Lines         []OrderLine `json:"lines"`
+	CouponCode    string      `json:"coupon_code,omitempty"`
+	Subtotal      Money       `json:"subtotal"`
+	Discount      Money       `json:"discount"`
+	Tax           Money       `json:"tax"`
+	Tip           Money       `json:"tip"`
+	Total         Money       `json:"total"`
+	Currency      string      `json:"currency"`
 	// PaymentMethod is "card" or "pay_at_pickup"; PaymentStatus mirrors the
 	// payment row (pending, captured, declined, due_at_pickup).
 	PaymentMethod string `json:"payment_method"`

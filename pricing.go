@@ -155,3 +155,19 @@ func (c *Coupon) Discount(subtotal Money, now time.Time) (Money, error) {
 	}
 	return min(d, subtotal), nil
 }
+
+// Quote is what an order request would cost and when it would be ready,
+// priced by the same code as the order itself (OrderStore.QuoteOrder).
+type Quote struct {
+	Lines      []OrderLine `json:"lines"`
+	Subtotal   Money       `json:"subtotal"`
+	Discount   Money       `json:"discount"`
+	Tax        Money       `json:"tax"`
+	Tip        Money       `json:"tip"`
+	Total      Money       `json:"total"`
+	Currency   string      `json:"currency"`
+	CouponCode string      `json:"coupon_code,omitempty"`
+	// PickupSlot and ReadyEstimate are as the order would get them.
+	PickupSlot    *time.Time `json:"pickup_slot,omitempty"`
+	ReadyEstimate *time.Time `json:"ready_estimate,omitempty"`
+}

@@ -275,3 +275,21 @@ const DuplicateWindow = 10 * time.Minute
 // IdempotencyKeyTTL is how long an idempotency key and its stored response
 // are kept before they are reaped.
 const IdempotencyKeyTTL = 24 * time.Hour
+
+// ValidateQuote is Validate for a quote (POST …/quote): the contact and the
+// payment do not change the price, so a quote needs neither, but whatever
+// of them is given is checked as the order would check it.
+func (r *OrderRequest) ValidateQuote(now time.Time) map[string]string {
+	errs := r.Validate(now)
+	if r.Customer.Name == "" {
+		delete(errs, "customer.name")
+	}
+	if r.Customer.Email == "" {
+		delete(errs, "customer.email")
+	}
+	if r.Payment.Method == "" && r.Payment.Token == "" {
+		delete(errs, "payment.method")
+		delete(errs, "payment.token")
+	}
+	return errs
+}

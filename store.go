@@ -22,6 +22,7 @@ type Store interface {
 	StaffStore
 	MenuStore
 	CouponStore
+	HoursStore
 	OrderStore
 	HistoryStore
 	PaymentStore
@@ -131,6 +132,21 @@ type CouponStore interface {
 	Redemptions(ctx context.Context, restaurantID, couponID int64) ([]Redemption, error)
 }
 
+// HoursStore keeps opening hours, the pause switch and pickup-slot usage.
+type HoursStore interface {
+	// Hours returns the restaurant's schedule: DefaultHours (open around
+	// the clock, uncapped) until one is set; not_found for no restaurant.
+	Hours(ctx context.Context, restaurantID int64) (*Hours, error)
+	// SetHours validates h (validation_failed with Hours.Validate's
+	// fields) and stores it, all but PausedUntil, which it leaves as is.
+	SetHours(ctx context.Context, restaurantID int64, h *Hours, now time.Time) error
+	// PauseOrdering pauses new orders until `until` (nil resumes at once).
+	PauseOrdering(ctx context.Context, restaurantID int64, until *time.Time, now time.Time) error
+	// SlotUsage lists the slots starting in [from, to) that have taken
+	// anything, by start.
+	SlotUsage(ctx context.Context, restaurantID int64, from, to time.Time) ([]SlotUsage, error)
+}
+
 // NewOrder is the input of CreateOrder.
 type NewOrder struct {
 	ID             string // pre-generated UUIDv7
@@ -181,6 +197,12 @@ type OrderStore interface {
 	//     the coupon if one is named (unknown code: coupon_invalid);
 	//  2. prices the request with Price (validation_failed,
 	//     item_unavailable, coupon_invalid);
+	//  2b. checks the hours (Hours.Plan: restaurant_closed) and, when
+	//     slots are capped, takes the pickup slot with a conditional
+	//     upsert (slot_full naming the next slots with room); an ASAP
+	//     order takes the first slot with room from its earliest ready
+	//     time and gets ReadyEstimate; this slot lock comes right after
+	//     the key's, before every other;
 	//  3. unless Request.ConfirmDuplicate, claims the request's
 	//     Fingerprint for DuplicateWindow; if an order of the same
 	//     fingerprint is younger than that, fails with a KindConflict
@@ -205,11 +227,18 @@ type OrderStore interface {
 	// On any error nothing is written.
 	CreateOrder(ctx context.Context, in NewOrder) (*Order, error)
 
+	// QuoteOrder is CreateOrder's steps 1–2b without writing anything: the
+	// same pricing, hours and slot decisions, and the same errors, with
+	// coupon limits and slot room checked against the current counts (a
+	// quote reserves nothing, so the order may still meet coupon_exhausted
+	// or slot_full). The payment is not looked at.
+	QuoteOrder(ctx context.Context, in NewOrder) (*Quote, error)
+
 	// SettlePayment records the provider's answer for the order's pending
 	// payment, in one transaction. Captured: payment captured, order placed
 	// with the next order number, events payment.captured and order.placed.
 	// Declined: payment declined, order payment_failed, the coupon
-	// redemption and the fingerprint released (so the guest can try another
+	// redemption, the pickup slot and the fingerprint released (so the guest can try another
 	// card). Either way the card token is erased. Settling a payment that
 	// is no longer pending changes no payment or order and returns the order
 	// as it is (with a Lease, the response is still stored under the key).
@@ -241,9 +270,10 @@ type OrderStore interface {
 	// its current status (checked atomically: a concurrent change makes this
 	// fail rather than skip a step), and appends order.status_changed.
 	// Refused moves are a conflict with code invalid_transition. A
-	// cancellation needs a reason (validation_failed without one). by is
-	// the staff member making the move (0: the system); the order's status
-	// history records it with the move, in the same transaction.
+	// cancellation needs a reason (validation_failed without one), and
+	// gives the order's pickup slot back. by is the staff member making
+	// the move (0: the system); the order's status history records it with
+	// the move, in the same transaction.
 	SetOrderStatus(ctx context.Context, restaurantID int64, orderID string, to OrderStatus, reason string, by int64, now time.Time) (*Order, error)
 }
 

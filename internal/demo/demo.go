@@ -120,6 +120,10 @@ func Seed(ctx context.Context, s ladle.Store, hash Hasher) (created bool, err er
 		return false, fmt.Errorf("demo: coupon: %w", err)
 	}
 
+	if err := s.SetHours(ctx, r.ID, Hours(), time.Now()); err != nil {
+		return false, fmt.Errorf("demo: hours: %w", err)
+	}
+
 	hashed, err := hash(StaffPassword)
 	if err != nil {
 		return false, err
@@ -137,4 +141,18 @@ func Seed(ctx context.Context, s ladle.Store, hash Hasher) (created bool, err er
 		return false, fmt.Errorf("demo: membership: %w", err)
 	}
 	return true, nil
+}
+
+// Hours is the demo's schedule: every day 00:00–24:00, 15-minute pickup
+// slots without caps, 15 minutes' preparation. Open around the clock on
+// purpose: whoever runs the demo, whenever, can order ASAP, and the
+// benchmarks that order from it are not refused by the hour or by a slot's
+// cap. Staff change it on the Hours page (a real kitchen's hours, a cap of
+// orders per slot) to see closed storefronts and full slots.
+func Hours() *ladle.Hours {
+	h := ladle.DefaultHours()
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		h.Weekly = append(h.Weekly, ladle.OpenRange{Day: d, Open: 0, Close: 24 * 60})
+	}
+	return h
 }

@@ -196,7 +196,7 @@ func claimKeyAndLoad(ctx context.Context, tx *Tx, c ladle.KeyClaim, in ladle.New
 			return newKeyError(tx, err)
 		}
 		pre = &orderPrelude{}
-		pre.r, pre.coupon, pre.err = scanRestaurantCoupon(br.QueryRow(), in.Request.CouponCode)
+		pre.r, pre.coupon, pre.hours, pre.err = scanRestaurantCoupon(br.QueryRow(), in.Request.CouponCode)
 		if pre.err != nil {
 			return nil // createOrder returns it
 		}

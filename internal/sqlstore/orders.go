@@ -27,12 +27,14 @@ import (
 // deadlock. PostgreSQL takes the number from a sequence, which locks
 // nothing.
 const (
-	// 1. The restaurant and the named coupon, if any, in one round trip.
+	// 1. The restaurant, the named coupon, if any, and the hours, in one
+	// round trip.
 	sqlLoadRestaurantCoupon = `SELECT r.id, r.slug, r.name, r.currency, r.tax_rate_bp, r.time_zone, r.phone, r.address,
 		r.menu_version, r.created_at,
 		c.id, c.code, c.kind, c.value, c.min_subtotal, c.valid_from, c.valid_until, c.max_uses,
-		c.per_customer_limit, c.uses, c.active, c.created_at
+		c.per_customer_limit, c.uses, c.active, c.created_at, h.doc, h.paused_until
 	FROM restaurants r LEFT JOIN coupons c ON c.restaurant_id = r.id AND c.code = $2
+	LEFT JOIN restaurant_hours h ON h.restaurant_id = r.id
 	WHERE r.id = $1`
 
 	// 2. Just the referenced items, each with its groups and modifiers in
@@ -89,8 +91,8 @@ const (
 	// 6. The order, without its number yet (taken last, step 10).
 	sqlInsertOrder = `INSERT INTO orders (id, restaurant_id, status, customer_id, customer_name, customer_email, customer_phone,
 		fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code, fingerprint,
-		payment_method, payment_status, marketing_opt_in, created_at, updated_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)`
+		payment_method, payment_status, marketing_opt_in, created_at, updated_at, slot_start, slot_items, ready_estimate)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $22, $23, $24)`
 	// 6 on PostgreSQL, sent in one batch after the customer upsert: the
 	// customer id is looked up by ($2 restaurant, $5 email), the row the
 	// upsert in the same transaction has just written, so the insert need
@@ -98,9 +100,9 @@ const (
 	// without the customer id.
 	sqlInsertOrderPostgres = `INSERT INTO orders (id, restaurant_id, status, customer_id, customer_name, customer_email, customer_phone,
 		fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code, fingerprint,
-		payment_method, payment_status, marketing_opt_in, created_at, updated_at)
+		payment_method, payment_status, marketing_opt_in, created_at, updated_at, slot_start, slot_items, ready_estimate)
 	VALUES ($1, $2, $3, (SELECT id FROM customers WHERE restaurant_id = $2 AND email = $5), $4, $5, $6, $7, $8, $9,
-		$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)`
+		$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23)`
 	// 7. Its lines, one multi-row insert: this prefix plus one
 	// ($1, $n, $n+1, $n+2, $n+3, $n+4) tuple per line ($1 is the order id).
 	sqlInsertLines = `INSERT INTO order_lines (order_id, position, item_id, quantity, line_total, line) VALUES `
@@ -216,7 +218,7 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 
 	// 1–2: restaurant, coupon, the referenced part of the menu.
 	if pre == nil {
-		r, coupon, err := loadRestaurantCoupon(ctx, tx, in.RestaurantID, req.CouponCode)
+		r, coupon, hours, err := loadRestaurantCoupon(ctx, tx, in.RestaurantID, req.CouponCode)
 		if err != nil {
 			return nil, err
 		}
@@ -224,12 +226,17 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 		if err != nil {
 			return nil, err
 		}
-		pre = &orderPrelude{r: r, coupon: coupon, menu: menu}
+		pre = &orderPrelude{r: r, coupon: coupon, hours: hours, menu: menu}
 	} else if pre.err != nil {
 		return nil, pre.err
 	}
 	r, coupon, menu := pre.r, pre.coupon, pre.menu
 	priced, err := ladle.Price(menu, r, req, coupon, now)
+	if err != nil {
+		return nil, err
+	}
+	// 2b: the hours, and the pickup slot (its lock right after the key's).
+	plan, err := planPickup(ctx, tx, pre.hours, r, req, now, true)
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +265,15 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 		t := ts(*o.Fulfillment.Time)
 		o.Fulfillment.Time = &t
 	}
+	var slotItems int
+	if !plan.Slot.IsZero() {
+		t := ts(plan.Slot)
+		o.PickupSlot, slotItems = &t, plan.Items
+	}
+	if plan.Ready != nil {
+		t := ts(*plan.Ready)
+		o.ReadyEstimate = &t
+	}
 	if req.Payment.Method == "card" {
 		o.Status, o.PaymentStatus = ladle.StatusPendingPayment, ladle.PaymentPending
 	} else {
@@ -270,7 +286,8 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 	orderArgs := []any{o.ID, o.RestaurantID, string(o.Status), nil,
 		o.Customer.Name, o.Customer.Email, o.Customer.Phone, o.Fulfillment.Type, tsPtr(o.Fulfillment.Time),
 		int64(o.Subtotal), int64(o.Discount), int64(o.Tax), int64(o.Tip), int64(o.Total), o.Currency, o.CouponCode,
-		fingerprint, o.PaymentMethod, o.PaymentStatus, o.MarketingOptIn, now}
+		fingerprint, o.PaymentMethod, o.PaymentStatus, o.MarketingOptIn, now,
+		tsPtr(o.PickupSlot), slotItems, tsPtr(o.ReadyEstimate)}
 	paymentArgs := []any{paymentID.String(), o.ID, o.PaymentMethod, int64(o.Total),
 		o.Currency, o.PaymentStatus, req.Payment.Token, ladle.PaymentKey(o.ID), now}
 	customerArgs := []any{r.ID, email, req.Customer.Name, req.Customer.Phone, req.MarketingOptIn, optInAt, now}
@@ -433,32 +450,38 @@ func assignOrderNumber(ctx context.Context, tx *Tx, restaurantID int64, orderID 
 }
 
 // loadRestaurantCoupon runs step 1. An unknown coupon code is coupon_invalid.
-func loadRestaurantCoupon(ctx context.Context, tx *Tx, restaurantID int64, code string) (*ladle.Restaurant, *ladle.Coupon, error) {
+func loadRestaurantCoupon(ctx context.Context, tx *Tx, restaurantID int64, code string) (*ladle.Restaurant, *ladle.Coupon, *ladle.Hours, error) {
 	return scanRestaurantCoupon(tx.QueryRowContext(ctx, sqlLoadRestaurantCoupon, restaurantID, code), code)
 }
 
 // scanRestaurantCoupon reads step 1's row.
-func scanRestaurantCoupon(row interface{ Scan(...any) error }, code string) (*ladle.Restaurant, *ladle.Coupon, error) {
+func scanRestaurantCoupon(row interface{ Scan(...any) error }, code string) (*ladle.Restaurant, *ladle.Coupon, *ladle.Hours, error) {
 	var r ladle.Restaurant
 	var (
 		cID, cValue, cMinSubtotal, cMaxUses, cPerCustomer, cUses sql.NullInt64
 		cCode, cKind                                             sql.NullString
 		cActive                                                  sql.NullBool
 		cFrom, cUntil, cCreated                                  *time.Time
+		hDoc                                                     sql.NullString
+		hPaused                                                  *time.Time
 	)
 	err := row.Scan(
 		&r.ID, &r.Slug, &r.Name, &r.Currency, &r.TaxRateBP, &r.TimeZone, &r.Phone, &r.Address, &r.MenuVersion,
 		timeCol{&r.CreatedAt},
 		&cID, &cCode, &cKind, &cValue, &cMinSubtotal, nullTimeCol{&cFrom}, nullTimeCol{&cUntil}, &cMaxUses,
-		&cPerCustomer, &cUses, &cActive, nullTimeCol{&cCreated})
+		&cPerCustomer, &cUses, &cActive, nullTimeCol{&cCreated}, &hDoc, nullTimeCol{&hPaused})
 	if err != nil {
-		return nil, nil, notFoundIfNoRows(err, "restaurant")
+		return nil, nil, nil, notFoundIfNoRows(err, "restaurant")
+	}
+	hours, err := decodeHours(hDoc, hPaused)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if code == "" {
-		return &r, nil, nil
+		return &r, nil, hours, nil
 	}
 	if !cID.Valid {
-		return nil, nil, &ladle.Error{Kind: ladle.KindConflict, Code: ladle.CodeCouponInvalid,
+		return nil, nil, nil, &ladle.Error{Kind: ladle.KindConflict, Code: ladle.CodeCouponInvalid,
 			Message: "there is no coupon with this code", Fields: map[string]string{"coupon_code": "is not a valid code"}}
 	}
 	c := &ladle.Coupon{ID: cID.Int64, RestaurantID: r.ID, Code: cCode.String, Kind: cKind.String, Value: cValue.Int64,
@@ -467,7 +490,7 @@ func scanRestaurantCoupon(row interface{ Scan(...any) error }, code string) (*la
 	if cCreated != nil {
 		c.CreatedAt = *cCreated
 	}
-	return &r, c, nil
+	return &r, c, hours, nil
 }
 
 // loadOrderMenu runs step 2: a menu holding only the items the request
@@ -501,6 +524,7 @@ type menuRows interface {
 type orderPrelude struct {
 	r      *ladle.Restaurant
 	coupon *ladle.Coupon
+	hours  *ladle.Hours
 	menu   *ladle.Menu
 	err    error
 }
@@ -631,7 +655,8 @@ func linesInsert(orderID string, lines []ladle.OrderLine) (string, []any, error)
 // sqlOrderColumns are the orders columns scanOrder reads.
 const sqlOrderColumns = `id, restaurant_id, number, status, customer_id, customer_name, customer_email, customer_phone,
 	fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code,
-	payment_method, payment_status, cancel_reason, attention, marketing_opt_in, created_at, updated_at`
+	payment_method, payment_status, cancel_reason, attention, marketing_opt_in, created_at, updated_at,
+	slot_start, ready_estimate`
 
 // scanOrder reads sqlOrderColumns, after the destinations in first (for
 // statements that return more columns before them).
@@ -641,7 +666,8 @@ func scanOrder(row interface{ Scan(...any) error }, first ...any) (*ladle.Order,
 	err := row.Scan(append(first, &o.ID, &o.RestaurantID, &number, &o.Status, &o.CustomerID, &o.Customer.Name, &o.Customer.Email,
 		&o.Customer.Phone, &o.Fulfillment.Type, nullTimeCol{&o.Fulfillment.Time}, &o.Subtotal, &o.Discount, &o.Tax,
 		&o.Tip, &o.Total, &o.Currency, &o.CouponCode, &o.PaymentMethod, &o.PaymentStatus, &o.CancelReason,
-		&o.Attention, &o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt})...)
+		&o.Attention, &o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
+		nullTimeCol{&o.PickupSlot}, nullTimeCol{&o.ReadyEstimate})...)
 	if err != nil {
 		return nil, err
 	}
@@ -857,6 +883,11 @@ func (s *Store) SetOrderStatus(ctx context.Context, restaurantID int64, orderID 
 			Extra:   map[string]any{"from": string(from), "to": string(to)}}
 		if !ladle.CanTransition(from, to) {
 			return refused
+		}
+		if to == ladle.StatusCancelled {
+			if err := releaseSlot(ctx, tx, restaurantID, orderID); err != nil {
+				return err
+			}
 		}
 		// status_by names the staff member to the status history trigger
 		// (migration 0045), which records the move and clears it.

@@ -195,11 +195,15 @@ func settle(ctx context.Context, tx *Tx, st ladle.Settlement, now time.Time) (*l
 }
 
 // releaseOrder undoes what a declined order held, so the guest can try again
-// with another card: its content fingerprint and its coupon use (overall and
-// per customer). It takes row locks in CreateOrder's order (fingerprint,
+// with another card: its pickup slot, its content fingerprint and its coupon
+// use (overall and per customer). It takes row locks in CreateOrder's order
+// (slot, fingerprint,
 // then coupon, then coupon×customer), so a decline racing a new order of the
 // same content and coupon cannot deadlock with it.
 func releaseOrder(ctx context.Context, tx *Tx, restaurantID int64, orderID, fingerprint string) error {
+	if err := releaseSlot(ctx, tx, restaurantID, orderID); err != nil {
+		return err
+	}
 	if fingerprint != "" {
 		// Only if this order still holds it: after the window another
 		// order may have taken it over.
