@@ -71,11 +71,10 @@ func (s *Store) SearchOrders(ctx context.Context, restaurantID int64, q ladle.Or
 		case "email":
 			b.WriteString(` AND customer_id IN (SELECT id FROM customers WHERE restaurant_id = $1 AND email = ` + arg(val) + `)`)
 		case "phone":
+			// Numbers are stored as digits with an optional + (checkout
+			// normalizes them), so the typed digits are a substring.
 			digits, _ := val.(string)
-			// The stored number as typed at checkout, without its usual
-			// separators, holds the digits.
-			b.WriteString(` AND replace(replace(replace(replace(replace(customer_phone, ' ', ''), '-', ''), '(', ''), ')', ''), '.', '')
-				LIKE ` + arg("%"+digits+"%"))
+			b.WriteString(` AND customer_phone LIKE ` + arg("%"+digits+"%"))
 		default:
 			name, _ := val.(string)
 			b.WriteString(` AND lower(customer_name) LIKE ` + arg("%"+likeEscape(strings.ToLower(name))+"%") + ` ESCAPE '\'`)

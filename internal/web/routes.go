@@ -40,6 +40,8 @@ func (s *server) routes() http.Handler {
 			h = s.stream(h)
 		case strings.HasSuffix(rt.Pattern, "/image"): // an upload: bounded on its own, no deadline while the body arrives
 			h = s.Limits.Uploads.Wrap(h)
+		case strings.HasSuffix(rt.Pattern, ".csv"): // an export streams for longer than a page: its own deadline (admin_history.go)
+			h = s.Limits.Staff.Wrap(h)
 		default:
 			h = s.staffPage(h)
 		}
