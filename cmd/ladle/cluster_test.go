@@ -1,37 +1,29 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ladle-dev/ladle"
-	"github.com/ladle-dev/ladle/internal/demo"
+	"github.com/ladle-dev/ladle/internal/devcluster"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
-// TestHelperServe is not a test: it is how the cluster test runs `ladle
-// serve` as a separate OS process it can kill (the test binary re-executed
-// with LADLE_TEST_HELPER_SERVE=1 and serve's arguments after "--").
+// TestHelperServe is not a test: it is how the cluster tests run `ladle
+// serve` as a separate OS process they can kill (the test binary
+// re-executed with LADLE_TEST_HELPER_SERVE=1 and ladle's arguments after
+// "--").
 func TestHelperServe(t *testing.T) {
 	if os.Getenv("LADLE_TEST_HELPER_SERVE") != "1" {
 		return
@@ -53,164 +45,25 @@ func TestHelperServe(t *testing.T) {
 	os.Exit(0)
 }
 
-// natsCluster starts three nats-server nodes (from the Go module) clustered
-// on loopback, JetStream on file stores, and returns them and the client
-// URL list.
-func natsCluster(t *testing.T) ([]*server.Server, string) {
-	t.Helper()
-	ports := freePorts(t, 3)
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
-	var srvs []*server.Server
-	var urls []string
-	for i := range 3 {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "ladle-test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		t.Cleanup(s.Shutdown)
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats node not ready")
-		}
-		srvs = append(srvs, s)
-		urls = append(urls, s.ClientURL())
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, s := range srvs {
-			ok = ok && s.JetStreamIsClustered() && s.JetStreamIsCurrent() && s.NumRoutes() >= 2
-		}
-		if ok && srvs[0].JetStreamIsLeader() || ok && srvs[1].JetStreamIsLeader() || ok && srvs[2].JetStreamIsLeader() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the NATS cluster did not form")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return srvs, strings.Join(urls, ",")
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
-}
-
-// proc is a `ladle serve` child process.
-type proc struct {
-	cmd     *exec.Cmd
-	base    string
-	metrics string
-	exited  chan struct{}
-}
-
-func startProc(t *testing.T, env map[string]string, args ...string) *proc {
-	t.Helper()
-	mport := freePorts(t, 1)[0]
-	argv := append([]string{"-test.run=^TestHelperServe$", "--", "serve", "--addr", "127.0.0.1:0",
-		"--data-dir", t.TempDir(), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport)}, args...)
-	cmd := exec.Command(os.Args[0], argv...)
-	cmd.Env = append(os.Environ(), "LADLE_TEST_HELPER_SERVE=1")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.StdoutPipe()
+// helperExec runs ladle as this test binary re-executed (TestHelperServe),
+// through env(1), which sets the variable and execs it (same process).
+func helperExec(t *testing.T) []string {
+	env, err := exec.LookPath("env")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), exited: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- strings.Replace(m[1], "localhost", "127.0.0.1", 1):
-				default:
-				}
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	select {
-	case p.base = <-addr:
-	case <-p.exited:
-		t.Fatalf("ladle serve %v exited:\n%s", args, logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("ladle serve %v did not start:\n%s", args, logs.String())
-	}
-	return p
+	return []string{env, "LADLE_TEST_HELPER_SERVE=1", os.Args[0], "-test.run=^TestHelperServe$", "--"}
 }
 
-var workersRe = regexp.MustCompile(`(?m)^ladle_consumer_workers\{consumer="receipt"\} (\d+)`)
-
-// workers reads the receipt pool's size from the process's /metrics (-1 if
-// it does not answer).
-func (p *proc) workers() int {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(p.metrics)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		b.WriteString(sc.Text() + "\n")
-	}
-	m := workersRe.FindStringSubmatch(b.String())
-	if m == nil {
-		return -1
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
-// TestLoopbackCluster: a three-node NATS JetStream cluster (R3 stream),
-// PostgreSQL, one API process and two worker processes, on loopback. A
-// burst of orders (LADLE_CLUSTER_EVENTS, default 2,000; 400 with -short) is
-// committed at once; while it drains, one NATS node is shut down and one
-// worker process is killed (SIGKILL). Every order gets exactly one receipt
-// (counted in the database, at the effect), and the surviving worker's
-// /metrics shows its pool rising under the burst.
+// TestLoopbackCluster: the loopback cluster of `ladle dev cluster`
+// (internal/devcluster: a three-node NATS JetStream cluster, the stream at
+// R3, PostgreSQL, one API process and two worker processes). A burst of
+// orders (LADLE_CLUSTER_EVENTS, default 2,000; 400 with -short; the full
+// 20,000 with LADLE_CLUSTER_EVENTS=20000, see README) is committed at once;
+// while it drains, one NATS node is shut down and one worker process is
+// killed (SIGKILL). Every order gets exactly one receipt (counted in the
+// database, at the effect), and the surviving worker's /metrics shows its
+// pool rising under the burst and falling back to its minimum after it.
 func TestLoopbackCluster(t *testing.T) {
 	t.Parallel()
 	n := 2000
@@ -220,19 +73,16 @@ func TestLoopbackCluster(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("LADLE_CLUSTER_EVENTS")); err == nil && v > 0 {
 		n = v
 	}
-	srvs, natsURL := natsCluster(t)
 	dbURL := testenv.PostgresSchema(t)
-	stream := "LADLE_CLUSTER_" + strings.ToUpper(uuid.NewString()[:8])
-	env := map[string]string{
-		"LADLE_DATABASE_URL": dbURL, "LADLE_NATS_URL": natsURL, "LADLE_NATS_REPLICAS": "3",
-		"LADLE_NATS_STREAM": stream, "LADLE_SECRET": "cluster-test-secret-0123456789",
-		"LADLE_ACK_WAIT": "2s", "LADLE_LOG_LEVEL": "error",
+	c, err := devcluster.Start(devcluster.Config{DatabaseURL: dbURL, Dir: t.TempDir(), Exec: helperExec(t),
+		APIs: 1, Workers: 2,
+		WorkerArgs: []string{"--worker-min", "1", "--worker-max", "16", "--worker-scale-down-window", "3s"},
+		Env:        map[string]string{"LADLE_ACK_WAIT": "2s", "LADLE_LOG_LEVEL": "error"}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	api := startProc(t, env, "--role", "api", "--demo")
-	scale := []string{"--role", "worker", "--worker-min", "1", "--worker-max", "16", "--worker-scale-down-window", "3s"}
-	w1 := startProc(t, env, scale...)
-	w2 := startProc(t, env, scale...)
-	_ = api
+	t.Cleanup(func() { c.Stop(30 * time.Second) })
+	w1, w2 := c.Workers[0], c.Workers[1]
 
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, dbURL)
@@ -240,40 +90,13 @@ func TestLoopbackCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r, err := st.RestaurantBySlug(ctx, demo.Slug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	menu, err := st.Menu(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	item := plainItem(t, menu)
 
 	// The burst: n orders committed as fast as 8 clients can, straight
 	// into the database (each with its outbox event): the API process's
 	// relay publishes them.
 	var placed atomic.Int64
-	var wg sync.WaitGroup
-	for c := range 8 {
-		wg.Go(func() {
-			for i := c; i < n; i += 8 {
-				_, err := st.CreateOrder(ctx, ladle.NewOrder{ID: uuid.Must(uuid.NewV7()).String(), RestaurantID: r.ID, Now: ladle.Now(),
-					Request: &ladle.OrderRequest{
-						Customer:         ladle.CustomerInput{Name: fmt.Sprintf("Guest %d", i), Email: fmt.Sprintf("guest%d@example.com", i)},
-						Fulfillment:      ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
-						Lines:            []ladle.LineRequest{{ItemID: item.ID, Quantity: 1}},
-						Payment:          ladle.PaymentInput{Method: "pay_at_pickup"},
-						ConfirmDuplicate: true,
-					}})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				placed.Add(1)
-			}
-		})
-	}
+	burstDone := make(chan error, 1)
+	go func() { burstDone <- devcluster.Burst(ctx, st, n, 8, &placed) }()
 
 	// Mid-burst: a NATS node goes, then a worker process dies.
 	db := sqlDB(t, dbURL)
@@ -285,17 +108,19 @@ func TestLoopbackCluster(t *testing.T) {
 	peak := 0
 	killedNATS, killedWorker := false, false
 	deadline := time.Now().Add(5 * time.Minute)
+	if n > 5000 {
+		deadline = time.Now().Add(time.Duration(n/20) * time.Second)
+	}
 	for {
-		peak = max(peak, w2.workers())
+		peak = max(peak, w2.Workers("receipt"))
 		done := sent()
 		if !killedNATS && done >= n/5 {
-			srvs[2].Shutdown() // not the first: the clients list it last
+			c.NATS.Servers[2].Shutdown() // not the first: the clients list it last
 			killedNATS = true
 			t.Logf("NATS node n3 shut down at %d receipts", done)
 		}
 		if !killedWorker && done >= n/3 {
-			_ = w1.cmd.Process.Kill()
-			<-w1.exited
+			w1.Kill()
 			killedWorker = true
 			t.Logf("worker 1 killed at %d receipts", done)
 		}
@@ -303,11 +128,13 @@ func TestLoopbackCluster(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5 minutes %d of %d receipts sent (%d placed)", done, n, placed.Load())
+			t.Fatalf("after the deadline %d of %d receipts sent (%d placed)", done, n, placed.Load())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	wg.Wait()
+	if err := <-burstDone; err != nil {
+		t.Fatal(err)
+	}
 	if !killedNATS || !killedWorker {
 		t.Fatalf("the burst drained before the faults: nats %v, worker %v", killedNATS, killedWorker)
 	}
@@ -325,14 +152,14 @@ func TestLoopbackCluster(t *testing.T) {
 	// And falls back to its minimum once the backlog is gone (a 3 s
 	// scale-down window here).
 	fell := time.Now().Add(30 * time.Second)
-	for w2.workers() != 1 {
+	for w2.Workers("receipt") != 1 {
 		if time.Now().After(fell) {
-			t.Fatalf("30s after the burst worker 2 still runs %d receipt handlers", w2.workers())
+			t.Fatalf("30s after the burst worker 2 still runs %d receipt handlers", w2.Workers("receipt"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	// The stream lives on all three nodes (two of which are left).
-	nc, err := nats.Connect(natsURL)
+	nc, err := nats.Connect(c.NATS.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,15 +170,61 @@ func TestLoopbackCluster(t *testing.T) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := js.Stream(sctx, stream)
+	s, err := js.Stream(sctx, c.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info := s.CachedInfo(); info.Config.Replicas != 3 {
-		t.Errorf("stream %s has %d replicas, want 3", stream, info.Config.Replicas)
+		t.Errorf("stream %s has %d replicas, want 3", c.Stream, info.Config.Replicas)
 	}
-	_ = js.DeleteStream(sctx, stream)
 	t.Logf("%d orders, one receipt each; worker 2's pool rose to %d and fell back to 1 on /metrics", n, peak)
+}
+
+// TestDevClusterCommand runs `ladle dev cluster` itself (its processes are
+// this test binary re-executed as ladle) for a few seconds: it prints
+// where everything is, drives a burst, API orders and a campaign, reports
+// them, and stops every process and NATS node within its bounds when the
+// duration ends. Without a PostgreSQL URL it refuses with a clear error.
+func TestDevClusterCommand(t *testing.T) {
+	var out syncBuffer
+	err := run(context.Background(), []string{"ladle", "dev", "cluster"}, func(string) string { return "" }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "--database-url postgres://") {
+		t.Fatalf("without a database: %v", err)
+	}
+	testenv.Short(t, "a loopback cluster of five processes")
+	dbURL := testenv.PostgresSchema(t)
+	helper := helperExec(t)
+	old := selfExec
+	selfExec = func() ([]string, error) { return helper, nil }
+	defer func() { selfExec = old }()
+	start := time.Now()
+	err = run(context.Background(), []string{"ladle", "dev", "cluster", "--database-url", dbURL, "--dir", t.TempDir(),
+		"--burst", "300", "--order-rate", "20", "--campaign", "40", "--duration", "15s", "--shutdown-timeout", "10s"},
+		func(string) string { return "" }, &out, &out)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("dev cluster: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"NATS (JetStream, stream", "api-1: http://127.0.0.1:", "api-2: http://127.0.0.1:",
+		"worker-1: metrics http://127.0.0.1:", "worker-2: metrics", "burst 300/300", "Stopped."} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output lacks %q:\n%s", want, text)
+		}
+	}
+	// Start (up to a minute per process on a busy machine), 15 s of load,
+	// then bounded stops.
+	if took > 4*time.Minute {
+		t.Errorf("dev cluster took %v", took)
+	}
+	db := sqlDB(t, dbURL)
+	var apiOrders, fans int
+	_ = db.QueryRow(`SELECT count(*) FROM orders WHERE customer_email LIKE 'load%'`).Scan(&apiOrders)
+	_ = db.QueryRow(`SELECT count(*) FROM campaign_sends`).Scan(&fans)
+	if apiOrders == 0 || fans != 40 {
+		t.Errorf("the load placed %d API orders and %d campaign sends (want > 0 and 40)\n%s", apiOrders, fans, text)
+	}
+	t.Logf("dev cluster ran %v:\n%s", took.Round(time.Second), text)
 }
 
 // sqlDB opens the test's database for counting.

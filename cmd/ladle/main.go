@@ -3,6 +3,7 @@
 //	ladle serve [flags]    run the server (API, storefront, staff pages, workers)
 //	ladle migrate [flags]  apply database migrations and exit
 //	ladle bench NAME       run a benchmark (see ladle bench --help)
+//	ladle dev cluster      a loopback cluster with load (see ladle dev --help)
 //	ladle version          print the version
 //
 // Every flag has a LADLE_* environment variable (--database-url is
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "bench":
 		return runBench(ctx, args[2:], getenv, stdout, stderr)
+	case "dev":
+		return runDev(ctx, args[2:], getenv, stdout, stderr) // dev.go
 	case "token":
 		return runToken(ctx, args[2:], getenv, stdout, stderr) // token.go
 	case "version":
