@@ -490,3 +490,29 @@ func (r *OrderRequest) ItemCount() int {
 	}
 	return n
 }
+
+// OpenStatus is whether a restaurant takes ASAP orders now, for the
+// storefront and the slots API.
+type OpenStatus struct {
+	Open bool `json:"open"`
+	// Reason is why not: "closed", "closure" or "paused".
+	Reason   string     `json:"reason,omitempty"`
+	NextOpen *time.Time `json:"next_open,omitempty"`
+}
+
+// StatusAt tells whether an ASAP order placed at now would be taken (as
+// Check decides) and, if not, why and when that changes.
+func (h *Hours) StatusAt(now time.Time, loc *time.Location) OpenStatus {
+	err := h.Check(now, nil, loc)
+	if err == nil {
+		return OpenStatus{Open: true}
+	}
+	e := err.(*Error)
+	st := OpenStatus{Reason: e.Extra["reason"].(string)}
+	if s, ok := e.Extra["next_open"].(string); ok {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			st.NextOpen = &t
+		}
+	}
+	return st
+}

@@ -52,6 +52,8 @@ func Register(mux *http.ServeMux, d Deps) {
 	}
 	mux.Handle("GET /api/v1/restaurants/{slug}/menu", d.MenuLimit.Wrap(handleMenu(d)))
 	mux.Handle("POST /api/v1/restaurants/{slug}/orders", handleOrderCreate(d))
+	mux.Handle("POST /api/v1/restaurants/{slug}/quote", d.MenuLimit.Wrap(handleQuote(d)))
+	mux.Handle("GET /api/v1/restaurants/{slug}/pickup-slots", d.MenuLimit.Wrap(handlePickupSlots(d)))
 	mux.Handle("GET /api/v1/orders/{id}", handleOrderGet(d))
 	mux.Handle("/api/", handleNotFound(d)) // JSON 404s for the rest of the API space
 }
