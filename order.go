@@ -82,7 +82,10 @@ type Order struct {
 	// payment row (pending, captured, declined, due_at_pickup).
 	PaymentMethod string `json:"payment_method"`
 	PaymentStatus string `json:"payment_status"`
-	CancelReason  string `json:"cancel_reason,omitempty"`
+	// Refunded is what was given back to the card so far (succeeded
+	// refunds, refund.go); the details are RefundStore.Refunds.
+	Refunded     Money  `json:"refunded"`
+	CancelReason string `json:"cancel_reason,omitempty"`
 	// Attention is set when staff must look at the order by hand, e.g. a
 	// card payment whose outcome the provider never confirmed; "" normally.
 	Attention string `json:"attention,omitempty"`

@@ -26,6 +26,7 @@ type Store interface {
 	OrderStore
 	HistoryStore
 	PaymentStore
+	RefundStore
 	IdempotencyStore
 	Ping(ctx context.Context) error
 	Close() error

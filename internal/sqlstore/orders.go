@@ -655,7 +655,7 @@ func linesInsert(orderID string, lines []ladle.OrderLine) (string, []any, error)
 // sqlOrderColumns are the orders columns scanOrder reads.
 const sqlOrderColumns = `id, restaurant_id, number, status, customer_id, customer_name, customer_email, customer_phone,
 	fulfillment_type, fulfillment_time, subtotal, discount, tax, tip, total, currency, coupon_code,
-	payment_method, payment_status, cancel_reason, attention, marketing_opt_in, created_at, updated_at,
+	payment_method, payment_status, refunded, cancel_reason, attention, marketing_opt_in, created_at, updated_at,
 	slot_start, ready_estimate`
 
 // scanOrder reads sqlOrderColumns, after the destinations in first (for
@@ -665,7 +665,7 @@ func scanOrder(row interface{ Scan(...any) error }, first ...any) (*ladle.Order,
 	var number sql.NullInt64
 	err := row.Scan(append(first, &o.ID, &o.RestaurantID, &number, &o.Status, &o.CustomerID, &o.Customer.Name, &o.Customer.Email,
 		&o.Customer.Phone, &o.Fulfillment.Type, nullTimeCol{&o.Fulfillment.Time}, &o.Subtotal, &o.Discount, &o.Tax,
-		&o.Tip, &o.Total, &o.Currency, &o.CouponCode, &o.PaymentMethod, &o.PaymentStatus, &o.CancelReason,
+		&o.Tip, &o.Total, &o.Currency, &o.CouponCode, &o.PaymentMethod, &o.PaymentStatus, &o.Refunded, &o.CancelReason,
 		&o.Attention, &o.MarketingOptIn, timeCol{&o.CreatedAt}, timeCol{&o.UpdatedAt},
 		nullTimeCol{&o.PickupSlot}, nullTimeCol{&o.ReadyEstimate})...)
 	if err != nil {
@@ -902,6 +902,12 @@ func (s *Store) SetOrderStatus(ctx context.Context, restaurantID int64, orderID 
 		}
 		if err != nil {
 			return err
+		}
+		if to == ladle.StatusCancelled {
+			// A card order's money goes back with it (refunds.go).
+			if err := refundOnCancel(ctx, tx, restaurantID, orderID, reason, now); err != nil {
+				return err
+			}
 		}
 		if o, err = orderByID(ctx, tx, restaurantID, orderID); err != nil {
 			return err
