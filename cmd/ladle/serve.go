@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	payments := payment.NewTestProvider(store)
 	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),
-		ordering.WithOrderTimeout(cfg.OrderTimeout))
+		ordering.WithOrderTimeout(cfg.OrderTimeout), ordering.WithRefunder(payment.NewTestRefunder(store)))
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))

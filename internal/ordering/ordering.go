@@ -48,9 +48,13 @@ import (
 type Service struct {
 	store    ladle.Store
 	payments ladle.PaymentProvider
-	secret   []byte
-	now      ladle.Clock
-	log      *slog.Logger
+	// refunder gives money back (refund.go); accountOf names a
+	// restaurant's connected account at the processor ("" for none).
+	refunder  ladle.Refunder
+	accountOf func(ctx context.Context, restaurantID int64) string
+	secret    []byte
+	now       ladle.Clock
+	log       *slog.Logger
 	// orderTimeout bounds one placement, from the claim to the stored
 	// response, whatever the guest does meanwhile.
 	orderTimeout time.Duration
@@ -132,6 +136,7 @@ func New(store ladle.Store, payments ladle.PaymentProvider, secret []byte, opts 
 	s := &Service{store: store, payments: payments, secret: secret, now: ladle.Now,
 		log: slog.Default(), orderTimeout: DefaultOrderTimeout, chargeTimeout: 10 * time.Second,
 		boot: hex.EncodeToString(b[:])}
+	s.refunder, _ = payments.(ladle.Refunder)
 	for _, o := range opts {
 		o(s)
 	}

@@ -95,7 +95,7 @@ func retryBackoff(attempts int) time.Duration {
 
 // Run is the ordering service's background loop: it releases the keys an
 // earlier run of this holder left locked, then recovers pending payments
-// every interval and reaps expired idempotency keys and order fingerprints.
+// and refunds (refund.go) every interval and reaps expired idempotency keys and order fingerprints.
 // It returns when ctx is done.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	if err := s.ReleaseOwnKeys(ctx); err != nil {
@@ -115,6 +115,11 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 			s.log.Error("recover payments", "settled", n, "err", err)
 		} else if n > 0 {
 			s.log.Info("recovered payments", "settled", n)
+		}
+		if n, err := s.RecoverRefunds(ctx, s.staleLock); err != nil {
+			s.log.Error("recover refunds", "settled", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("recovered refunds", "settled", n)
 		}
 		if now := s.now(); now.Sub(lastReap) > 10*time.Minute {
 			lastReap = now
