@@ -173,7 +173,7 @@ func TestCancelRefundsRest(t *testing.T) {
 		if _, err := svc.Refund(ctx, rid, o.ID, RefundInput{Key: "k", Lines: []ladle.RefundLine{{Position: 1, Quantity: 1}}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.store.SetOrderStatus(ctx, rid, o.ID, ladle.StatusCancelled, "closing early", b.clock.Now()); err != nil {
+		if _, err := b.store.SetOrderStatus(ctx, rid, o.ID, ladle.StatusCancelled, "closing early", 0, b.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		r, err := svc.RefundCancelled(ctx, rid, o.ID)

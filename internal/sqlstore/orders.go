@@ -905,7 +905,7 @@ func (s *Store) SetOrderStatus(ctx context.Context, restaurantID int64, orderID 
 		}
 		if to == ladle.StatusCancelled {
 			// A card order's money goes back with it (refunds.go).
-			if err := refundOnCancel(ctx, tx, restaurantID, orderID, reason, now); err != nil {
+			if err := refundOnCancel(ctx, tx, restaurantID, orderID, reason, by, now); err != nil {
 				return err
 			}
 		}

@@ -246,7 +246,7 @@ func createRefund(ctx context.Context, tx *Tx, in ladle.NewRefund) (*ladle.Refun
 // refundOnCancel records the full refund of a cancelled card order, in the
 // cancellation's transaction (SetOrderStatus): the order cannot end up
 // cancelled with its money kept.
-func refundOnCancel(ctx context.Context, tx *Tx, restaurantID int64, orderID, reason string, now time.Time) error {
+func refundOnCancel(ctx context.Context, tx *Tx, restaurantID int64, orderID, reason string, by int64, now time.Time) error {
 	var method, status string
 	if err := tx.QueryRowContext(ctx, `SELECT payment_method, payment_status FROM orders WHERE id = $1`, orderID).
 		Scan(&method, &status); err != nil {
@@ -256,7 +256,7 @@ func refundOnCancel(ctx context.Context, tx *Tx, restaurantID int64, orderID, re
 		return nil
 	}
 	_, _, err := createRefund(ctx, tx, ladle.NewRefund{ID: newRefundID(), RestaurantID: restaurantID, OrderID: orderID,
-		RequestKey: ladle.RefundCancelKey, Source: ladle.RefundSourceCancel, Reason: reason, Now: now})
+		RequestKey: ladle.RefundCancelKey, Source: ladle.RefundSourceCancel, Reason: reason, CreatedBy: by, Now: now})
 	return err
 }
 

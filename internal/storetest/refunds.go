@@ -172,7 +172,7 @@ func testRefundOnCancel(t *testing.T, e *env) {
 		Succeeded: true, ProviderRefundID: "re_part", Now: now})
 	ok(t, err)
 
-	_, err = s.SetOrderStatus(ctx, rid, o.ID, ladle.StatusCancelled, "kitchen fire", now.Add(time.Minute))
+	_, err = s.SetOrderStatus(ctx, rid, o.ID, ladle.StatusCancelled, "kitchen fire", 0, now.Add(time.Minute))
 	ok(t, err)
 	list, tot, err := s.Refunds(ctx, rid, o.ID)
 	ok(t, err)
@@ -187,7 +187,7 @@ func testRefundOnCancel(t *testing.T, e *env) {
 
 	// Pay at pickup: cancelling refunds nothing.
 	p := place(t, s, f, withEmail(f, "pickup-cancel@example.com"))
-	_, err = s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusCancelled, "closed", now)
+	_, err = s.SetOrderStatus(ctx, rid, p.ID, ladle.StatusCancelled, "closed", 0, now)
 	ok(t, err)
 	list, _, err = s.Refunds(ctx, rid, p.ID)
 	ok(t, err)
