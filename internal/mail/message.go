@@ -6,13 +6,14 @@ package mail
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"mime"
-	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"net/textproto"
 	"strings"
 	"time"
 	"unicode"
@@ -66,12 +67,27 @@ func (m *Message) Bytes() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.render(from, to)
+}
+
+// render is Bytes with the addresses parsed. The MIME structure is written
+// directly into one buffer sized for the message (campaigns render one per
+// recipient, so this is a hot path). The boundary starts with "=_", which
+// quoted-printable content can never contain (it writes "=" only as "=3D"
+// or before a line break), so it needs no check against the parts.
+func (m *Message) render(from, to *mail.Address) ([]byte, error) {
 	date := m.Date
 	if date.IsZero() {
 		date = time.Now()
 	}
 	var buf bytes.Buffer
-	h := func(k, v string) { buf.WriteString(k + ": " + v + "\r\n") }
+	buf.Grow(1024 + len(m.Text) + len(m.HTML) + (len(m.Text)+len(m.HTML))/8)
+	h := func(k, v string) {
+		buf.WriteString(k)
+		buf.WriteString(": ")
+		buf.WriteString(v)
+		buf.WriteString("\r\n")
+	}
 	h("From", from.String())
 	h("To", to.String())
 	h("Subject", mime.QEncoding.Encode("utf-8", HeaderText(m.Subject)))
@@ -85,35 +101,34 @@ func (m *Message) Bytes() ([]byte, error) {
 	}
 	h("MIME-Version", "1.0")
 
+	const qpHeader = "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
 	if m.HTML == "" {
-		h("Content-Type", "text/plain; charset=utf-8")
-		h("Content-Transfer-Encoding", "quoted-printable")
-		buf.WriteString("\r\n")
+		buf.WriteString("Content-Type: text/plain" + qpHeader)
 		if err := writeQP(&buf, m.Text); err != nil {
 			return nil, err
 		}
 		return buf.Bytes(), nil
 	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	h("Content-Type", `multipart/alternative; boundary="`+mw.Boundary()+`"`)
+	var rnd [12]byte
+	binary.LittleEndian.PutUint64(rnd[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(rnd[8:], rand.Uint32())
+	boundary := "=_" + hex.EncodeToString(rnd[:])
+	h("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 	buf.WriteString("\r\n")
-	for _, part := range []struct{ typ, text string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
-		w, err := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Type":              {part.typ + "; charset=utf-8"},
-			"Content-Transfer-Encoding": {"quoted-printable"},
-		})
-		if err != nil {
+	for _, part := range [2]struct{ typ, text string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		buf.WriteString("--")
+		buf.WriteString(boundary)
+		buf.WriteString("\r\nContent-Type: ")
+		buf.WriteString(part.typ)
+		buf.WriteString(qpHeader)
+		if err := writeQP(&buf, part.text); err != nil {
 			return nil, err
 		}
-		if err := writeQP(w, part.text); err != nil {
-			return nil, err
-		}
+		buf.WriteString("\r\n")
 	}
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	buf.Write(body.Bytes())
+	buf.WriteString("--")
+	buf.WriteString(boundary)
+	buf.WriteString("--\r\n")
 	return buf.Bytes(), nil
 }
 

@@ -37,15 +37,19 @@ type envelope struct {
 }
 
 func (m *Message) envelope() (envelope, error) {
-	from, to, err := m.Envelope()
+	from, err := parseAddress("From", m.From)
 	if err != nil {
 		return envelope{}, err
 	}
-	raw, err := m.Bytes()
+	to, err := parseAddress("To", m.To)
 	if err != nil {
 		return envelope{}, err
 	}
-	return envelope{from: from, to: to, raw: raw}, nil
+	raw, err := m.render(from, to)
+	if err != nil {
+		return envelope{}, err
+	}
+	return envelope{from: from.Address, to: to.Address, raw: raw}, nil
 }
 
 func newSMTPConn(nc net.Conn) *smtpConn {
