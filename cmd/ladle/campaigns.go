@@ -11,6 +11,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/httpapi"
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/menucache"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/web"
 )
@@ -28,7 +29,7 @@ type campaigns struct {
 }
 
 func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *broker.Broker, secret []byte,
-	instance string, log *slog.Logger) (*campaigns, error) {
+	instance string, urgent *priority.Gate, log *slog.Logger) (*campaigns, error) {
 	c := &campaigns{svc: campaign.NewService(store, b, log), signer: campaign.NewSigner(secret)}
 	if cfg.Role == "api" {
 		return c, nil
@@ -50,7 +51,7 @@ func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *
 	c.tr = tr
 	c.sender, err = campaign.NewSender(campaign.SenderConfig{Store: store, Broker: b, Transport: tr, Limiter: lim,
 		From: cfg.MailFrom, PublicURL: cfg.PublicURL, Signer: c.signer, Logger: log,
-		Concurrency: cfg.CampaignWorkers, AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout})
+		Concurrency: cfg.CampaignWorkers, AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Yield: urgent})
 	if err != nil {
 		c.sender = nil
 		c.stop()

@@ -29,6 +29,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/readpos"
 	"github.com/ladle-dev/ladle/internal/redact"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
@@ -141,7 +142,10 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	// One stream per database: deployments that share a NATS but not a
 	// database never see each other's events.
-	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir,
+	// Receipts and order-ready emails (and the relay feeding them) hold
+	// this gate; campaign sends yield to them (internal/priority).
+	urgent := priority.New()
+	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir, Urgent: urgent,
 		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSToken: cfg.NATSToken, Stdout: stdout, NATSSync: natsSync,
 		Stream: cmp.Or(cfg.NATSStream, "LADLE_EVENTS_"+strings.ToUpper(instance[:12])), SubjectPrefix: "ladle." + instance[:12] + ".events",
 		NATSReplicas: cfg.NATSReplicas,
@@ -154,7 +158,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ev.Stop()
-	camps, err := startCampaigns(ctx, cfg, store, ev.Broker, secret, instance, log)
+	camps, err := startCampaigns(ctx, cfg, store, ev.Broker, secret, instance, urgent, log)
 	if err != nil {
 		return err
 	}

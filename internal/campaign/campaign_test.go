@@ -20,6 +20,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/campaign"
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/mail/smtptest"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
 	"github.com/ladle-dev/ladle/internal/testenv"
@@ -450,3 +451,30 @@ func TestTemplatesRefuseHeaderInjection(t *testing.T) {
 }
 
 var _ = sync.Mutex{}
+
+// Campaign sends yield to urgent work in the process (receipts): while the
+// priority gate is held nothing is sent; once it is released the campaign
+// completes, everyone once.
+func TestSendsYieldToUrgentWork(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(50)
+	gate := priority.New()
+	exit := gate.Enter()
+	r.sender(func(c *campaign.SenderConfig) { c.Yield, c.YieldMax = gate, time.Hour })
+	ctx := context.Background()
+	c := r.create("yielding")
+	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n := r.smtp.Count(); n != 0 {
+		t.Fatalf("%d sent while urgent work was in progress", n)
+	}
+	exit()
+	r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	r.exactlyOnce(50)
+	if _, yields, waited := gate.Stats(); yields == 0 || waited < 500*time.Millisecond {
+		t.Fatalf("yields %d, waited %v", yields, waited)
+	}
+}

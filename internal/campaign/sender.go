@@ -19,6 +19,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/broker"
 	lmail "github.com/ladle-dev/ladle/internal/mail"
+	"github.com/ladle-dev/ladle/internal/priority"
 )
 
 // SenderConfig configures a Sender. Store, Broker, Transport, Limiter, From
@@ -66,6 +67,11 @@ type SenderConfig struct {
 	Backoff     []time.Duration
 	// SlowFor is how long a transient reply slows the route (default 10 s).
 	SlowFor time.Duration
+	// Yield, if set, is the process's priority gate: before each claim,
+	// hand-over and record a batch waits (at most YieldMax, default
+	// 100 ms) while urgent work (receipts) is in progress in this process.
+	Yield    *priority.Gate
+	YieldMax time.Duration
 	// Fault, if set, is called after each chunk's sends were accepted and
 	// before their outcomes are recorded; an error makes this sender die
 	// right there (crash tests): from then on it records, acks and sends
@@ -132,6 +138,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	defd(&cfg.StateTTL, time.Second)
 	defd(&cfg.SendTimeout, 30*time.Second)
 	defd(&cfg.SlowFor, 10*time.Second)
+	defd(&cfg.YieldMax, 100*time.Millisecond)
 	if len(cfg.Backoff) == 0 {
 		cfg.Backoff = DefaultBackoff
 	}
@@ -390,6 +397,7 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 			lastProgress = time.Now()
 		}
 		n := min(left, s.chunk(ctx))
+		s.cfg.Yield.Yield(ctx, s.cfg.YieldMax)
 		sends, err := s.cfg.Store.ClaimSends(ctx, ladle.SendClaim{RestaurantID: w.Restaurant, CampaignID: w.Campaign,
 			From: w.From, To: w.To, Limit: n, Now: ladle.Now(), Lease: s.cfg.Lease})
 		if err != nil {
@@ -427,6 +435,7 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 			}
 		}
 		left -= len(sends)
+		s.cfg.Yield.Yield(ctx, s.cfg.YieldMax)
 		results := s.sendAll(ctx, st, w, sends, &buf)
 		if s.cfg.Fault != nil {
 			if err := s.cfg.Fault(); err != nil {
@@ -435,6 +444,7 @@ func (s *Sender) batch(ctx context.Context, m jetstream.Msg, w work) (time.Durat
 			}
 		}
 		// Record the outcomes even if we are stopping: they happened.
+		s.cfg.Yield.Yield(ctx, s.cfg.YieldMax)
 		if err := s.finish(context.WithoutCancel(ctx), w, results); err != nil {
 			return 0, err
 		}
@@ -519,6 +529,9 @@ func (s *Sender) sendAll(ctx context.Context, st *campaignState, w work, sends [
 			}
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
+		if s.cfg.Yield != nil {
+			sctx = lmail.WithPacer(sctx, func(ctx context.Context) { s.cfg.Yield.Yield(ctx, s.cfg.YieldMax) })
+		}
 		errs := bt.SendBatch(sctx, batch)
 		cancel()
 		for j, i := range idx {

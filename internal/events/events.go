@@ -41,6 +41,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/live"
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/outbox"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/sysstats"
 	"github.com/ladle-dev/ladle/internal/worker"
@@ -109,6 +110,9 @@ type Config struct {
 	// default 30s). An email whose sender died stays reserved for twice
 	// that (at most 10s more) before another worker sends it.
 	SendTimeout time.Duration
+	// Urgent, if set, is held by the relay's rounds and the email
+	// handlers, so campaign sends in this process yield to them.
+	Urgent *priority.Gate
 
 	Logger *slog.Logger
 }
@@ -210,7 +214,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		return nil, err
 	}
 
-	sys.Relay = outbox.New(outbox.Config{Store: store, Publisher: sys.Broker, Logger: cfg.Logger})
+	sys.Relay = outbox.New(outbox.Config{Store: store, Publisher: sys.Broker, Logger: cfg.Logger, Urgent: cfg.Urgent})
 	store.OnEventsCommitted(sys.Relay.Wake)
 	if err := sys.Relay.Start(ctx); err != nil {
 		return nil, err
@@ -241,7 +245,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
 			StatusURL:   worker.StatusLinker(cfg.PublicURL, statusPath),
 			Concurrency: cfg.WorkerConcurrency, Scale: scale, AckWait: cfg.AckWait, SendTimeout: cfg.SendTimeout, Backoff: cfg.Backoff,
-			MaxAttempts: cfg.MaxAttempts,
+			MaxAttempts: cfg.MaxAttempts, Urgent: cfg.Urgent,
 		})
 		if err != nil {
 			return nil, err

@@ -213,6 +213,7 @@ func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, time
 		c.nc.SetDeadline(time.Time{})
 	}()
 	pipelining := c.ext("PIPELINING")
+	pace := pacer(ctx)
 	bodyOf := -1 // the message whose end-of-data reply is still to be read
 	rset := false
 	// final records message k's outcome; outcomes come in order.
@@ -230,6 +231,9 @@ func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, time
 		return err
 	}
 	for k := 0; k <= len(part); k++ {
+		if pace != nil && k < len(part) {
+			pace(ctx)
+		}
 		c.nc.SetDeadline(time.Now().Add(timeout))
 		var mailErr, rcptErr, dataErr error
 		if pipelining {

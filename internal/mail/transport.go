@@ -28,6 +28,21 @@ type BatchTransport interface {
 	SendBatch(ctx context.Context, msgs []*Message) []error
 }
 
+// WithPacer returns a context under which SendBatch calls pace before
+// each message it writes: bulk mail passes a function that waits while
+// urgent work is in progress (internal/priority), so a batch in flight
+// pauses between messages instead of only between batches.
+func WithPacer(ctx context.Context, pace func(context.Context)) context.Context {
+	return context.WithValue(ctx, pacerKey{}, pace)
+}
+
+type pacerKey struct{}
+
+func pacer(ctx context.Context) func(context.Context) {
+	f, _ := ctx.Value(pacerKey{}).(func(context.Context))
+	return f
+}
+
 // ErrPermanent is wrapped by errors a retry cannot fix.
 var ErrPermanent = errors.New("permanent failure")
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/priority"
 )
 
 // Store is the outbox side of the database (sqlstore.Store implements it).
@@ -74,6 +75,10 @@ type Config struct {
 	// Fault, if set, is called at each fault point; a non-nil error makes
 	// the relay abandon the round right there, as if the process died.
 	Fault func(point string) error
+	// Urgent, if set, is held while a round runs: the events it publishes
+	// are what receipts wait for, so bulk work in this process (campaign
+	// sends) yields meanwhile.
+	Urgent *priority.Gate
 }
 
 // Relay is the outbox relay: a Start(ctx)/Stop() service.
@@ -219,6 +224,7 @@ func (r *Relay) loop(ctx context.Context) {
 // published. The loop calls it; tests and tools may too.
 func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	r.rounds.Add(1)
+	defer r.cfg.Urgent.Enter()()
 	n, err := r.cfg.Store.RelayOutbox(ctx, r.cfg.Batch, r.cfg.Clock(), r.publish)
 	r.published.Add(int64(n))
 	return n, err

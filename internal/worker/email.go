@@ -13,6 +13,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/autoscale"
 	"github.com/ladle-dev/ladle/internal/mail"
+	"github.com/ladle-dev/ladle/internal/priority"
 )
 
 // Email consumers: the receipt on order.placed, "ready for pickup" on
@@ -108,6 +109,9 @@ type EmailConfig struct {
 	Clock       ladle.Clock
 	// Fault is the crash-test hook (see Config.Fault).
 	Fault func(point string, ev ladle.Event) error
+	// Urgent, if set, is held while an email is handled, so bulk work in
+	// this process (campaign sends) yields to it (internal/priority).
+	Urgent *priority.Gate
 }
 
 // StatusLinker builds EmailConfig.StatusURL from the public base URL
@@ -288,6 +292,7 @@ func (e *emailer) eventOrder(ctx context.Context, ev ladle.Event) (*ladle.Order,
 }
 
 func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
+	defer e.Urgent.Enter()()
 	if done, err := e.processed(ctx, ConsumerReceipt, ev); err != nil || done {
 		return err
 	}
@@ -305,6 +310,7 @@ func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
 }
 
 func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
+	defer e.Urgent.Enter()()
 	// The payload's "to" only saves reading the order for the status
 	// changes that are not ours; the database decides.
 	var hint struct {

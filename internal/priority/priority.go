@@ -1,0 +1,97 @@
+// Package priority lets urgent work in one process run ahead of bulk work:
+// receipts and order-ready emails (and the outbox relay that feeds them)
+// ahead of campaign sends. Separate consumers and pools keep a campaign
+// from delaying a receipt in the broker or in a queue; on a machine with
+// two cores the two still share the CPU and, on SQLite, the one writer.
+// A Gate closes that gap: urgent work holds it open while it runs, and bulk
+// work yields at its step boundaries (before a claim, a hand-over, a
+// record) until no urgent work is in progress, for at most a bounded
+// wait, so bulk work is slowed, never starved.
+package priority
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Gate is one process's priority gate. The zero value is not usable; a nil
+// *Gate is, and does nothing (Enter returns a no-op, Yield returns at once).
+type Gate struct {
+	busy   atomic.Int64 // == active, read without the lock
+	mu     sync.Mutex
+	active int
+	idle   chan struct{} // closed when active falls to 0; nil while 0
+
+	yields  atomic.Int64 // Yield calls that waited
+	waited  atomic.Int64 // total nanoseconds waited
+	entered atomic.Int64
+}
+
+// New returns an open gate.
+func New() *Gate { return &Gate{} }
+
+// Enter marks urgent work in progress until the returned func is called
+// (once).
+func (g *Gate) Enter() (exit func()) {
+	if g == nil {
+		return func() {}
+	}
+	g.entered.Add(1)
+	g.mu.Lock()
+	if g.active == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.active++
+	g.busy.Store(int64(g.active))
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.active--
+			g.busy.Store(int64(g.active))
+			if g.active == 0 {
+				close(g.idle)
+				g.idle = nil
+			}
+			g.mu.Unlock()
+		})
+	}
+}
+
+// Yield waits while urgent work is in progress, at most max (and not past
+// ctx), and returns how long it waited.
+func (g *Gate) Yield(ctx context.Context, max time.Duration) time.Duration {
+	if g == nil || g.busy.Load() == 0 {
+		return 0
+	}
+	g.mu.Lock()
+	idle := g.idle
+	g.mu.Unlock()
+	if idle == nil {
+		return 0
+	}
+	start := time.Now()
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	d := time.Since(start)
+	g.yields.Add(1)
+	g.waited.Add(int64(d))
+	return d
+}
+
+// Stats returns how often urgent work entered, how many yields waited and
+// for how long in all.
+func (g *Gate) Stats() (entered, yields int64, waited time.Duration) {
+	if g == nil {
+		return 0, 0, 0
+	}
+	return g.entered.Load(), g.yields.Load(), time.Duration(g.waited.Load())
+}
