@@ -73,6 +73,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		fset.Float64Var(&cfg.OrderRate, "order-rate", 10, "pay-at-pickup orders per second placed for the receipt-latency figures")
 		fset.IntVar(&cfg.Workers, "workers", 8, "--campaign-workers of the child")
 		fset.IntVar(&cfg.Pool, "pool", 16, "SMTP connections of the child's campaign pool (and of the baseline)")
+		fset.DurationVar(&cfg.Rest, "rest", 10*time.Second, "how long receipt latency is measured at rest, before the campaign")
+		fset.StringVar(&cfg.Compare, "compare", "", "another ladle binary (an earlier build) to run the same way, alternating rounds with this one, and compare")
 		if err := fset.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil

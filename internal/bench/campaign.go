@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,13 @@ type CampaignConfig struct {
 	OrderRate   float64 // orders/s placed at rest and during the campaign, for receipt latency
 	Workers     int     // --campaign-workers of the child
 	Pool        int     // SMTP connections of the child's campaign pool
+	// Rest is how long receipts are measured at rest before the campaign
+	// (default 10 s).
+	Rest time.Duration
+	// Compare, if set, is another ladle binary (an earlier build) run the
+	// same way in every round, alternating with Binary (A B A B …), and
+	// printed beside it with the ratios.
+	Compare string
 }
 
 // Campaign sends a campaign of cfg.Recipients from a `ladle serve` child
@@ -64,6 +72,15 @@ func Campaign(ctx context.Context, cfg CampaignConfig) error {
 	}
 	cfg.Workers = max(cfg.Workers, 1)
 	cfg.Pool = max(cfg.Pool, 1)
+	if cfg.Rest <= 0 {
+		cfg.Rest = 10 * time.Second
+	}
+	bins := []string{cfg.Binary}
+	if cfg.Compare != "" {
+		bins = append(bins, cfg.Compare)
+	}
+	fmt.Fprintf(cfg.Out, "conditions: %d CPUs, load average %s at start; the child, the counting SMTP server and the order load share the cores\n",
+		runtime.NumCPU(), loadAvg())
 	type target struct{ name, pg string }
 	var targets []target
 	if cfg.SQLite {
@@ -73,18 +90,73 @@ func Campaign(ctx context.Context, cfg CampaignConfig) error {
 		targets = append(targets, target{"PostgreSQL", cfg.PostgresURL})
 	}
 	for _, tg := range targets {
-		var rs []campaignRound
+		rs := make([][]campaignRound, len(bins))
 		for i := range cfg.Rounds {
-			fmt.Fprintf(os.Stderr, "bench campaign: %s, %d recipients, round %d/%d\n", tg.name, cfg.Recipients, i+1, cfg.Rounds)
-			r, err := campaignOnce(ctx, cfg, tg.pg)
-			if err != nil {
-				return fmt.Errorf("%s: %w", tg.name, err)
+			for b, bin := range bins {
+				fmt.Fprintf(os.Stderr, "bench campaign: %s, %d recipients, round %d/%d, %s\n", tg.name, cfg.Recipients, i+1, cfg.Rounds, bin)
+				c := cfg
+				c.Binary = bin
+				r, err := campaignOnce(ctx, c, tg.pg)
+				if err != nil {
+					return fmt.Errorf("%s (%s): %w", tg.name, bin, err)
+				}
+				rs[b] = append(rs[b], r)
 			}
-			rs = append(rs, r)
 		}
-		printCampaign(cfg, tg.name, rs)
+		for b, bin := range bins {
+			printCampaign(cfg, tg.name+", "+bin, rs[b])
+		}
+		if len(bins) > 1 {
+			printCompare(cfg, tg.name, bins, rs[0], rs[1])
+		}
 	}
+	fmt.Fprintf(cfg.Out, "\nload average %s at the end\n", loadAvg())
 	return nil
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages from /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// printCompare prints this build against the compared one, from rounds
+// run alternately in this invocation.
+func printCompare(cfg CampaignConfig, name string, bins []string, a, b []campaignRound) {
+	med := func(rs []campaignRound, f func(campaignRound) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		return median(xs)
+	}
+	type fig struct {
+		name string
+		f    func(campaignRound) float64
+		unit string
+	}
+	figs := []fig{
+		{"campaign emails/s", func(r campaignRound) float64 { return r.perSec }, ""},
+		{"raw SMTP baseline emails/s (same client code as the build)", func(r campaignRound) float64 { return r.basePerSec }, ""},
+		{"emails/s ÷ raw SMTP, per round", func(r campaignRound) float64 { return r.perSec / r.basePerSec }, ""},
+		{"CPU of the ladle process per email", func(r campaignRound) float64 { return r.cpuMsPerEmail }, " ms"},
+		{"peak RSS", func(r campaignRound) float64 { return float64(r.peakRSS >> 20) }, " MiB"},
+		{"receipt p99 while sending ÷ at rest, per round", func(r campaignRound) float64 { return float64(r.busyP99) / float64(r.restP99) }, ""},
+	}
+	var rows [][]string
+	for _, f := range figs {
+		va, vb := med(a, f.f), med(b, f.f)
+		rows = append(rows, []string{f.name, fmt.Sprintf("%.3f%s", va, f.unit), fmt.Sprintf("%.3f%s", vb, f.unit), fmt.Sprintf("%.2f", va/vb)})
+	}
+	fmt.Fprintf(cfg.Out, "\n%s, %d recipients: this build beside %s, %d alternating rounds (medians):\n\n", name, cfg.Recipients, bins[1], len(a))
+	printTable(cfg.Out, []string{"figure", "this build", "compared build", "ratio"}, rows)
 }
 
 type campaignRound struct {
@@ -134,8 +206,17 @@ func printCampaign(cfg CampaignConfig, name string, rs []campaignRound) {
 		{"receipt latency p50 / p99 while sending", lat(func(r campaignRound) time.Duration { return r.busyP50 }) + " / " + lat(func(r campaignRound) time.Duration { return r.busyP99 }),
 			lat(func(r campaignRound) time.Duration { return r.restP50 }) + " / " + lat(func(r campaignRound) time.Duration { return r.restP99 }) + " at rest",
 			fmt.Sprintf("%.2f (p99)", float64(medianDur(durs(rs, func(r campaignRound) time.Duration { return r.busyP99 })))/float64(medianDur(durs(rs, func(r campaignRound) time.Duration { return r.restP99 })))),
-			fmt.Sprintf("pay-at-pickup orders at %.0f/s; order 201 → receipt accepted by the SMTP server", cfg.OrderRate)},
+			fmt.Sprintf("pay-at-pickup orders at %.0f/s (%s at rest, all through the campaign); order 201 → receipt accepted by the SMTP server; receipts measured per round: %s at rest, %s while sending",
+				cfg.OrderRate, cfg.Rest, fmtCounts(rs, func(r campaignRound) int { return r.restOrders }), fmtCounts(rs, func(r campaignRound) int { return r.busyOrds }))},
 	})
+}
+
+func fmtCounts(rs []campaignRound, f func(campaignRound) int) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = strconv.Itoa(f(r))
+	}
+	return strings.Join(s, ",")
 }
 
 func durs(rs []campaignRound, f func(campaignRound) time.Duration) []time.Duration {
@@ -349,8 +430,11 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 		return r, err
 	}
 	// Receipt latency at rest.
-	rest5 := orders.run(ctx, cfg.OrderRate, 5*time.Second, nil)
-	r.restP50, r.restP99, r.restOrders = rest5.p50, rest5.p99, rest5.n
+	atRest := orders.run(ctx, cfg.OrderRate, cfg.Rest, nil)
+	if atRest.err != nil {
+		return r, atRest.err
+	}
+	r.restP50, r.restP99, r.restOrders = atRest.p50, atRest.p99, atRest.n
 
 	cpu0 := procCPU(srv.cmd.Process.Pid)
 	srv.resetPeak()
