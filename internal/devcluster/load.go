@@ -162,6 +162,8 @@ func RunLoad(ctx context.Context, cfg LoadConfig, itemID int64, stats *LoadStats
 			defer func() { <-slots }()
 			stats.Sent.Add(1)
 			switch code := placeOrder(ctx, hc, base, itemID, i); {
+			case code == 0 && ctx.Err() != nil:
+				// Cut off by the end of the run, not an answer.
 			case code == http.StatusCreated:
 				stats.Created.Add(1)
 			case code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests:
