@@ -54,6 +54,9 @@ type ChargeRequest struct {
 	Currency       string // ISO 4217, upper case as the restaurant has it
 	Token          string // the card: a provider token or payment method id
 	Description    string
+	// ChargeID, for Lookup, is the provider's id of the charge when the
+	// caller knows it (a webhook names it): looked up directly.
+	ChargeID string
 }
 
 // ChargeStatus is where a charge that was not declined stands.

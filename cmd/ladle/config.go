@@ -72,6 +72,14 @@ type config struct {
 	MaxStreamsPerClient int
 	MetricsAddr         string
 
+	// Payments (internal/payment).
+	PaymentProvider      string
+	StripeSecretKey      string
+	StripePublishableKey string
+	StripeWebhookSecret  string
+	StripeAPIURL         string
+	PlatformFeeBP        int
+
 	getenv func(string) string // for settings read from the environment only (AWS credentials)
 }
 
@@ -126,6 +134,12 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.IntVar(&c.MaxStreams, "max-streams", 2000, "live event streams (staff board, order status) open at once in this process; more get 503")
 	fset.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", 16, "live event streams one client address may hold open; more get 429")
 	fset.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this separate address, e.g. 127.0.0.1:9090 (empty: /metrics is off, except on the main listener with --demo)")
+	fset.StringVar(&c.PaymentProvider, "payment-provider", "test", "who takes card payments: test (the built-in provider, no money moves; the demo's) or stripe")
+	fset.StringVar(&c.StripeSecretKey, "stripe-secret-key", "", "Stripe secret API key, sk_test_… or sk_live_… (a secret; required with --payment-provider stripe)")
+	fset.StringVar(&c.StripePublishableKey, "stripe-publishable-key", "", "Stripe publishable key, pk_…: the checkout collects cards and runs 3-D Secure with Stripe.js (empty: the checkout takes a payment method id as typed)")
+	fset.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", "", "signing secret of the Stripe webhook endpoint, whsec_… (a secret; empty: POST /webhooks/stripe answers 404)")
+	fset.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "Stripe API base URL, e.g. http://127.0.0.1:12111 for stripe-mock (empty: https://api.stripe.com)")
+	fset.IntVar(&c.PlatformFeeBP, "stripe-platform-fee-bp", 0, "platform fee in basis points (250 = 2.5%) taken as the application fee of charges made on a restaurant's connected Stripe account")
 	fset.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ladle %s [flags]\n\nFlags (each also read from the LADLE_* variable shown):\n", cmd)
 		fset.VisitAll(func(f *flag.Flag) {
@@ -175,6 +189,18 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	default:
 		return nil, fmt.Errorf("--role must be api, worker or all, not %q", c.Role)
 	}
+	switch c.PaymentProvider {
+	case "test":
+	case "stripe":
+		if c.StripeSecretKey == "" {
+			return nil, errors.New("--payment-provider stripe needs --stripe-secret-key (or LADLE_STRIPE_SECRET_KEY)")
+		}
+	default:
+		return nil, fmt.Errorf("--payment-provider must be test or stripe, not %q", c.PaymentProvider)
+	}
+	if c.PlatformFeeBP < 0 || c.PlatformFeeBP >= 10000 {
+		return nil, fmt.Errorf("--stripe-platform-fee-bp must be between 0 and 9999, not %d", c.PlatformFeeBP)
+	}
 	return c, nil
 }
 
@@ -185,7 +211,7 @@ var secretFlags = map[string]bool{"database-url": true, "database-replica-url": 
 // redactFlag returns the value of flag name fit to show.
 func redactFlag(name, value string) string {
 	switch {
-	case (name == "secret" || name == "nats-token") && value != "":
+	case (name == "secret" || name == "nats-token" || name == "stripe-secret-key" || name == "stripe-webhook-secret") && value != "":
 		return redact.Mask
 	case secretFlags[name]:
 		return redact.URL(value)
@@ -197,7 +223,7 @@ func redactFlag(name, value string) string {
 // handler and for errors to mask.
 func (c *config) secrets() []string {
 	out := redact.Secrets(c.DatabaseURL, c.DatabaseReplicaURL, c.NATSURL, c.RedisURL, c.SMTPURL)
-	for _, v := range []string{c.Secret, c.NATSToken} {
+	for _, v := range []string{c.Secret, c.NATSToken, c.StripeSecretKey, c.StripeWebhookSecret} {
 		if v != "" {
 			out = append(out, v)
 		}

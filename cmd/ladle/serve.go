@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/blob"
 	"github.com/ladle-dev/ladle/internal/broker"
@@ -68,6 +69,19 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*sqlstore.St
 	return store, nil
 }
 
+// payments returns the configured payment provider and the ordering
+// options it needs.
+func (c *config) payments(store *sqlstore.Store) (ladle.PaymentProvider, []ordering.Option, error) {
+	if c.PaymentProvider != "stripe" {
+		return payment.NewTestProvider(store), []ordering.Option{ordering.WithRefunder(payment.NewTestRefunder(store))}, nil
+	}
+	p, err := payment.NewStripe(payment.StripeConfig{SecretKey: c.StripeSecretKey, APIURL: c.StripeAPIURL})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, []ordering.Option{ordering.WithConnect(c.PlatformFeeBP)}, nil
+}
+
 func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
 	store, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
 	if err != nil {
@@ -115,9 +129,12 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			log.Info("seeded the demo restaurant", "slug", demo.Slug)
 		}
 	}
-	payments := payment.NewTestProvider(store)
-	orders := ordering.New(store, payments, secret, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),
-		ordering.WithOrderTimeout(cfg.OrderTimeout), ordering.WithRefunder(payment.NewTestRefunder(store)))
+	payments, payOpts, err := cfg.payments(store)
+	if err != nil {
+		return err
+	}
+	orders := ordering.New(store, payments, secret, append(payOpts, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),
+		ordering.WithOrderTimeout(cfg.OrderTimeout))...)
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -199,7 +216,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		orderLimit := limits.New(limit.Config{Name: "orders", MaxInFlight: cfg.MaxInflightOrders,
 			MaxQueue: cfg.OrderQueue, MaxWait: cfg.OrderQueueWait, RetryAfter: 1})
 		httpapi.Register(mux, httpapi.Deps{Store: store, Menus: menus, Ordering: orders, Logger: log,
-			OrderLimit: orderLimit, RequestTimeout: cfg.RequestTimeout,
+			OrderLimit: orderLimit, RequestTimeout: cfg.RequestTimeout, StripeWebhookSecret: cfg.StripeWebhookSecret,
 			MenuLimit: limits.New(limit.Config{Name: "menu", MaxInFlight: cfg.MaxInflightMenu,
 				MaxQueue: 2 * cfg.MaxInflightMenu, MaxWait: time.Second})})
 		mux.Handle("GET /media/", imaging.Handler(blobs, log))

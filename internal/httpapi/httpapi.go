@@ -31,6 +31,9 @@ type Deps struct {
 	// order's placement after its key is claimed is bounded by the ordering
 	// service's own timeout instead.
 	RequestTimeout time.Duration
+	// StripeWebhookSecret verifies POST /webhooks/stripe ("": the route
+	// answers 404).
+	StripeWebhookSecret string
 }
 
 // deadline returns ctx bounded by the request timeout.
@@ -55,6 +58,8 @@ func Register(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /api/v1/restaurants/{slug}/quote", d.MenuLimit.Wrap(handleQuote(d)))
 	mux.Handle("GET /api/v1/restaurants/{slug}/pickup-slots", d.MenuLimit.Wrap(handlePickupSlots(d)))
 	mux.Handle("GET /api/v1/orders/{id}", handleOrderGet(d))
+	mux.Handle("POST /api/v1/orders/{id}/payment/confirm", handlePaymentConfirm(d))
+	mux.Handle("POST /webhooks/stripe", handleStripeWebhook(d))
 	mux.Handle("/api/", handleNotFound(d)) // JSON 404s for the rest of the API space
 }
 

@@ -304,7 +304,8 @@ func (s *Service) run(ctx context.Context, req *ladle.OrderRequest, rec *ladle.I
 				return nil, err
 			}
 		}
-		if order, err = s.settlePayment(ctx, pay, order.RestaurantID, charge, &lease, lines); err != nil {
+		settled, err := s.settlePayment(ctx, pay, order.RestaurantID, charge, "", &lease, lines)
+		if err != nil {
 			if !errors.Is(err, ladle.ErrFenced) {
 				s.unlock(ctx, lease)
 			}
@@ -316,7 +317,7 @@ func (s *Service) run(ctx context.Context, req *ladle.OrderRequest, rec *ladle.I
 			}
 			return nil, err
 		}
-		return s.response(order), nil // stored with the settlement
+		return s.response(settled), nil // stored with the settlement
 	}
 
 	res := s.response(order)
@@ -410,11 +411,12 @@ func (s *Service) chargeRequest(ctx context.Context, pay *ladle.Payment, restaur
 // settles it (under lease, storing the response, when the request holds
 // the key). It returns payment_pending when the outcome is unknown, and an
 // *actionRequired when the charge waits for the guest.
-func (s *Service) settlePayment(ctx context.Context, pay *ladle.Payment, restaurantID int64, mode chargeMode, lease *ladle.KeyLease, lines []ladle.OrderLine) (*ladle.Order, error) {
+func (s *Service) settlePayment(ctx context.Context, pay *ladle.Payment, restaurantID int64, mode chargeMode, chargeID string, lease *ladle.KeyLease, lines []ladle.OrderLine) (*ladle.Order, error) {
 	req, err := s.chargeRequest(ctx, pay, restaurantID)
 	if err != nil {
 		return nil, err
 	}
+	req.ChargeID = chargeID
 	cctx, cancel := context.WithTimeout(ctx, s.chargeTimeout)
 	var res ladle.ChargeResult
 	if mode == resolve {

@@ -50,12 +50,13 @@ func (s *Service) actionResponse(order *ladle.Order, res ladle.ChargeResult) *Re
 
 // resolve asks the provider about one pending payment and settles it as
 // the provider has it (see chargeMode resolve).
-func (s *Service) resolve(ctx context.Context, pay *ladle.Payment) (*ladle.Order, *actionRequired, error) {
+// chargeID, if known, is the provider's id of the charge.
+func (s *Service) resolve(ctx context.Context, pay *ladle.Payment, chargeID string) (*ladle.Order, *actionRequired, error) {
 	o, err := s.store.Order(ctx, pay.OrderID)
 	if err != nil {
 		return nil, nil, err
 	}
-	o, err = s.settlePayment(ctx, pay, o.RestaurantID, resolve, nil, nil)
+	o, err = s.settlePayment(ctx, pay, o.RestaurantID, resolve, chargeID, nil, nil)
 	var action *actionRequired
 	if errors.As(err, &action) {
 		return nil, action, err
@@ -71,10 +72,13 @@ func (s *Service) resolve(ctx context.Context, pay *ladle.Payment) (*ladle.Order
 // return the order as it is, so the order is placed (and its receipt sent)
 // once.
 //
+// chargeID is the provider's id of the charge when the caller has it (a
+// webhook's intent), "" otherwise; the provider checks it is this order's.
+//
 // Outcomes: a *Result like Place's (201 placed, 402 declined, 202 with
 // the action still to do); payment_pending when the provider cannot be
 // asked now; not_found for an unknown order.
-func (s *Service) ResolvePayment(ctx context.Context, orderID string) (*Result, error) {
+func (s *Service) ResolvePayment(ctx context.Context, orderID, chargeID string) (*Result, error) {
 	pay, err := s.pendingPayment(ctx, orderID)
 	if err != nil {
 		return nil, err
@@ -90,7 +94,7 @@ func (s *Service) ResolvePayment(ctx context.Context, orderID string) (*Result, 
 		}
 		return s.response(o), nil
 	}
-	o, action, err := s.resolve(ctx, pay)
+	o, action, err := s.resolve(ctx, pay, chargeID)
 	if action != nil {
 		order, err := s.store.Order(ctx, orderID)
 		if err != nil {

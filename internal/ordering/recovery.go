@@ -37,8 +37,8 @@ const AttentionPaymentUnconfirmed = "payment_unconfirmed"
 // unknown after ProviderKeyLifetime is given up: its order is flagged for
 // staff (AttentionPaymentUnconfirmed) and shows on the board.
 //
-// It returns how many payments it settled and the first error of the
-// round (the others are logged); it never stops at an error.
+// It returns how many payments it settled (or found settled by another
+// process at the same moment) and the first error of the round (the others are logged); it never stops at an error.
 func (s *Service) RecoverPayments(ctx context.Context, minAge time.Duration) (int, error) {
 	now := s.now()
 	pays, err := s.store.PendingPayments(ctx, now.Add(-minAge), now, recoveryBatch)
@@ -66,7 +66,7 @@ func (s *Service) RecoverPayments(ctx context.Context, minAge time.Duration) (in
 				"order", p.OrderID, "payment", p.ID, "attempts", p.Attempts)
 			continue
 		}
-		_, _, err := s.resolve(ctx, p)
+		_, _, err := s.resolve(ctx, p, "")
 		if err == nil {
 			n++
 			continue
