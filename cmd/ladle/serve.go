@@ -223,7 +223,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		camps.routes(mux, cfg, store, log) // campaigns.go
 		// The storefront and staff pages own everything the patterns above do not.
 		mux.Handle("/", web.New(web.Deps{Store: store, Menus: menus, Ordering: orders, Auth: authMgr, Logger: log,
-			ImageURL: imageURL, Images: blobs, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store, System: ev.Board, Campaigns: camps.svc,
+			ImageURL: imageURL, Images: blobs, StripePublishableKey: cfg.StripePublishableKey, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store, System: ev.Board, Campaigns: camps.svc,
 			Limits: web.Limits{
 				Orders: orderLimit,
 				Staff: limits.New(limit.Config{Name: "staff", MaxInFlight: cfg.MaxInflightStaff,

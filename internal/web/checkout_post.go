@@ -212,6 +212,12 @@ func (s *server) placed(w http.ResponseWriter, r *http.Request, rest *ladle.Rest
 		// placed=1 tells the status page it was reached from checkout, so
 		// its JS empties the cart (a status link opened later must not).
 		http.Redirect(w, r, ordering.StatusURL(o.ID, token)+"&placed=1", http.StatusSeeOther)
+	case http.StatusAccepted:
+		// The card needs the guest's bank (3-D Secure): the order waits,
+		// pending payment, and the page finishes it with Stripe.js.
+		s.render(w, r, http.StatusAccepted, "payment_action.html", paymentActionPage{
+			page: page{Title: "Confirm your payment"}, Action: res.Action,
+			StatusURL: ordering.StatusURL(res.Order.ID, s.Ordering.AccessToken(res.Order.ID))})
 	case http.StatusPaymentRequired:
 		var doc struct {
 			Detail string `json:"detail"`

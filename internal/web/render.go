@@ -49,6 +49,7 @@ func (s *server) parseTemplates() map[string]*template.Template {
 			return out
 		},
 		"canCancel": func(st ladle.OrderStatus) bool { return ladle.CanTransition(st, ladle.StatusCancelled) },
+		"stripeKey": func() string { return s.StripePublishableKey },
 		"percent":   func(bp int) string { return strconv.FormatFloat(float64(bp)/100, 'f', -1, 64) + "%" },
 	}
 	for name, fn := range backofficeFuncs { // admin_history.go

@@ -54,7 +54,7 @@ func (s *server) routes() http.Handler {
 	if err != nil {
 		panic("web: " + err.Error())
 	}
-	return securityHeaders(csrf.Handler(mux))
+	return securityHeaders(csrf.Handler(mux), s.StripePublishableKey != "")
 }
 
 // staffPage admits a staff page request under the staff limiter and the
@@ -78,16 +78,22 @@ var staffRoutes = append([]staffRoute{
 	{"GET /admin/r/{rid}/{$}", func(s *server) staffHandler { return s.handleRestaurantHome }},
 	{"GET /admin/r/{rid}/orders", func(s *server) staffHandler { return s.handleBoard }},
 	{"POST /admin/r/{rid}/orders/{id}/status", func(s *server) staffHandler { return s.handleStatusPost }},
-}, append(menuEditorRoutes, append(deliveryRoutes, systemRoutes...)...)...) // menu_editor.go, admin_mailbox.go, admin_system.go
+}, append(menuEditorRoutes, append(deliveryRoutes, append(systemRoutes, paymentRoutes...)...)...)...) // menu_editor.go, admin_mailbox.go, admin_system.go
 
 // securityHeaders sets the headers every page carries. The CSP allows only
 // our own scripts and styles (no inline script: JSON data blocks are not
 // executed), images from anywhere (item photos may sit on a CDN), and no
 // framing. Referrer-Policy keeps the order status token, which is in the
 // URL, from leaking to other sites.
-func securityHeaders(next http.Handler) http.Handler {
-	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src * data:; " +
+func securityHeaders(next http.Handler, stripeJS bool) http.Handler {
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src * data:; " +
 		"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	if stripeJS {
+		// Stripe.js and the frames it opens (card field, 3-D Secure), only
+		// when a publishable key is configured.
+		csp = strings.Replace(csp, "script-src 'self'", "script-src 'self' https://js.stripe.com", 1) +
+			"; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src 'self' https://api.stripe.com"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)

@@ -62,6 +62,10 @@ type Deps struct {
 	// Campaigns backs /admin/…/campaigns (admin_campaign.go); nil turns
 	// those pages off. Store must implement ladle.CampaignStore too.
 	Campaigns CampaignService
+	// StripePublishableKey, when set, makes the checkout collect cards with
+	// Stripe.js and finish 3-D Secure (static/stripe.js); the CSP then
+	// allows js.stripe.com. "" loads nothing of Stripe's.
+	StripePublishableKey string
 }
 
 // Limits are the web pages' shares of the server's limiters.
