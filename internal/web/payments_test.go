@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/ordering"
+	"github.com/ladle-dev/ladle/internal/payment"
+	"github.com/ladle-dev/ladle/internal/payment/stripefake"
 )
 
 // TestOwnerPaymentSettings: an owner sets the restaurant's Stripe
@@ -72,5 +75,44 @@ func TestStripeJSOnlyWithPublishableKey(t *testing.T) {
 	res.wantNot(t, "js.stripe.com", "data-stripe-card")
 	if csp := res.header.Get("Content-Security-Policy"); strings.Contains(csp, "stripe") {
 		t.Fatalf("CSP without a key: %s", csp)
+	}
+}
+
+// TestCheckoutThreeDSecure: with Stripe, a card that needs 3-D Secure
+// answers the checkout with the payment action page (202): the intent's
+// client secret and the confirm URL for Stripe.js, and the order stays
+// pending. Once the guest authenticated, the confirm URL places it.
+func TestCheckoutThreeDSecure(t *testing.T) {
+	t.Parallel()
+	fake := stripefake.New(t)
+	var svc *ordering.Service
+	e := newEnv(t, "sqlite", func(d *Deps) {
+		p, err := payment.NewStripe(payment.StripeConfig{SecretKey: "sk_test_123", APIURL: fake.URL, NetworkRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc = ordering.New(d.Store, p, []byte("web-test-secret-0123456789abcdef"), ordering.WithLogger(quiet))
+		d.Ordering = svc
+		d.StripePublishableKey = "pk_test_123"
+	})
+	form := e.checkoutForm("3ds@example.com", newKey())
+	form.Set("card_token", stripefake.CardThreeDS)
+	res := e.client().post(e.checkoutPath(), form)
+	intents := fake.Intents()
+	if len(intents) != 1 {
+		t.Fatalf("%d intents", len(intents))
+	}
+	pi := intents[0]
+	res.want(t, http.StatusAccepted, "Confirm your payment", `data-client-secret="`+pi.ClientSecret+`"`,
+		"/payment/confirm?token=", "https://js.stripe.com/v3/")
+	orderID := pi.Metadata["order_id"]
+	o, err := e.store.Order(context.Background(), orderID)
+	if err != nil || o.Status != ladle.StatusPendingPayment {
+		t.Fatalf("order while 3DS is pending: %+v, %v", o, err)
+	}
+	fake.Authenticate(pi.ID, true)
+	done, err := svc.ResolvePayment(context.Background(), orderID, "")
+	if err != nil || done.Status != http.StatusCreated || done.Order.Status != ladle.StatusPlaced {
+		t.Fatalf("after authentication: %+v, %v", done, err)
 	}
 }
