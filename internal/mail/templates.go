@@ -233,6 +233,9 @@ func renderFuncs(d Data) map[string]any {
 		"local": local,
 		"pickup": func(o *ladle.Order) string {
 			if o.Fulfillment.Time == nil {
+				if o.ReadyEstimate != nil {
+					return "As soon as possible (ready around " + o.ReadyEstimate.In(loc).Format("15:04 MST") + ")"
+				}
 				return "As soon as possible"
 			}
 			return local(*o.Fulfillment.Time)

@@ -22,6 +22,9 @@ type boardPage struct {
 	ErrorOrder string
 	// Updated is the order just changed (highlighted).
 	Updated string
+	// Pause is the "pause online ordering" switch (admin_hours.go); nil
+	// for staff who may not use it.
+	Pause *pauseView
 }
 
 type boardLane struct {
@@ -83,7 +86,7 @@ func (s *server) renderBoard(w http.ResponseWriter, r *http.Request, st *staffVi
 		Restaurant: rest, Loc: loc, Now: now,
 		Day:   now.In(loc).Format("Monday, January 2"),
 		Lanes: lanes, Total: total,
-		Error: errMsg, ErrorOrder: errOrder,
+		Error: errMsg, ErrorOrder: errOrder, Pause: s.boardPause(r, st),
 		Updated: r.URL.Query().Get("updated"),
 	})
 }

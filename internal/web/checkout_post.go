@@ -71,6 +71,10 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 	}
 	form := readCheckoutForm(r)
 	key := strings.TrimSpace(r.PostFormValue("idempotency_key"))
+	if r.PostFormValue("action") == "quote" {
+		s.checkoutQuote(w, r, rest, &checkoutPage{Form: form, Key: key, Errors: map[string]string{}})
+		return
+	}
 	confirm := false
 	for _, v := range r.PostForm["confirm_duplicate"] {
 		confirm = confirm || v == "1"
@@ -167,6 +171,11 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 		p.Errors["coupon"] = sentence(msg) + "."
 		p.Notice = "Your coupon could not be applied. Remove it or try another code."
 		s.renderCheckout(w, r, http.StatusConflict, rest, p)
+	case ladle.CodeRestaurantClosed, ladle.CodeSlotFull:
+		p.Key, p.RotateKey = newKey(), true
+		p.Errors = formFields(e.Fields)
+		p.Notice = e.Message
+		s.renderCheckout(w, r, problem.Status(e), rest, p)
 	case ladle.CodeIdempotencyKeyReused:
 		p.Key, p.RotateKey = newKey(), true
 		p.Notice = "Your order changed while an earlier attempt was still being placed. Check your order and place it again."

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/auth"
+	"github.com/ladle-dev/ladle/internal/httpapi"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/payment"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
@@ -94,7 +95,13 @@ func newEnv(t *testing.T, backend string, opts ...func(*Deps)) *env {
 	for _, o := range opts {
 		o(&d)
 	}
-	e.srv = httptest.NewServer(New(d))
+	// The pages and the JSON API on one origin, as ladle serve mounts
+	// them (checkout's live quote and the storefront's open/closed line
+	// call the API).
+	mux := http.NewServeMux()
+	httpapi.Register(mux, httpapi.Deps{Store: st, Ordering: e.svc, Logger: quiet})
+	mux.Handle("/", New(d))
+	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	e.staffA = e.user("a", e.fx.Restaurant.ID)
 	e.staffB = e.user("b", e.fx.Other.ID)

@@ -32,6 +32,12 @@ type checkoutPage struct {
 	// SoldOut lists items the JS must drop from the cart.
 	SoldOut []int64
 	Slots   []pickupSlot
+	// Closed words why ASAP is not offered now ("" when open); the
+	// ASAP option is then disabled and a slot preselected.
+	Closed string
+	// Quote is the server's quote of the form (the no-JS "Apply" button);
+	// nil until asked.
+	Quote *ladle.Quote
 	// Fresh is a first rendering (GET): the JS may restore the guest's
 	// draft from sessionStorage (a reload keeps what they typed).
 	Fresh bool
@@ -54,6 +60,7 @@ type duplicateView struct{}
 
 type pickupSlot struct {
 	Value, Label string
+	Full         bool
 }
 
 // handleCheckout shows the checkout form. Its cart field is filled by the
@@ -78,30 +85,53 @@ func (s *server) renderCheckout(w http.ResponseWriter, r *http.Request, status i
 	p.page = page{Title: "Checkout · " + rest.Name}
 	p.Restaurant = rest
 	p.Data = newClientMenu(rest, menu)
-	p.Slots = pickupSlots(s.Now(), rest.Location(), p.Form.Pickup)
+	now, loc := s.Now(), rest.Location()
+	hours, err := s.Store.Hours(r.Context(), rest.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var usage []ladle.SlotUsage
+	if hours.Capped() {
+		if usage, err = s.Store.SlotUsage(r.Context(), rest.ID, now, now.Add(ladle.MaxPickupAhead)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	p.Slots = pickupSlots(hours, usage, now, loc, p.Form.Pickup)
+	if p.Closed = openLabel(hours.StatusAt(now, loc), now, loc); p.Closed != "" && p.Form.Pickup == "asap" {
+		for _, sl := range p.Slots {
+			if !sl.Full {
+				p.Form.Pickup = sl.Value
+				break
+			}
+		}
+	}
 	if p.Errors == nil {
 		p.Errors = map[string]string{}
 	}
 	s.render(w, r, status, "checkout.html", p)
 }
 
-// pickupSlots offers pickup times every 15 minutes from about 20 minutes
-// from now, for six hours, labelled in the restaurant's time zone and sent
-// as RFC 3339 UTC. A time the guest already picked stays selectable on a
-// re-render even if it has scrolled out of the window.
-func pickupSlots(now time.Time, loc *time.Location, picked string) []pickupSlot {
-	const step = 15 * time.Minute
-	first := now.Add(20 * time.Minute).Truncate(step)
-	if first.Before(now.Add(20 * time.Minute)) {
-		first = first.Add(step)
-	}
+// maxSlotChoices bounds the pickup menu: the first this many open slots.
+const maxSlotChoices = 48
+
+// pickupSlots offers the restaurant's open pickup slots (ladle.Hours.Slots:
+// from now plus the preparation time, open hours only), the first
+// maxSlotChoices of them, labelled in the restaurant's time zone and sent
+// as RFC 3339 UTC; a full slot is listed but disabled. A time the guest
+// already picked stays selectable on a re-render even if it has scrolled
+// out of the list.
+func pickupSlots(h *ladle.Hours, usage []ladle.SlotUsage, now time.Time, loc *time.Location, picked string) []pickupSlot {
 	var slots []pickupSlot
 	found := picked == "asap" || picked == ""
-	for i := range 24 {
-		t := first.Add(time.Duration(i) * step).UTC()
-		v := t.Format(time.RFC3339)
+	for _, ps := range h.Slots(now, now.Add(ladle.MaxPickupAhead), loc, usage) {
+		if len(slots) == maxSlotChoices {
+			break
+		}
+		v := ps.Start.UTC().Format(time.RFC3339)
 		found = found || v == picked
-		slots = append(slots, pickupSlot{Value: v, Label: dayLabel(t, now, loc)})
+		slots = append(slots, pickupSlot{Value: v, Label: dayLabel(ps.Start, now, loc), Full: !ps.Available})
 	}
 	if !found {
 		if t, err := time.Parse(time.RFC3339, picked); err == nil {
@@ -109,6 +139,21 @@ func pickupSlots(now time.Time, loc *time.Location, picked string) []pickupSlot 
 		}
 	}
 	return slots
+}
+
+// openLabel words an OpenStatus for the guest: "" when open.
+func openLabel(st ladle.OpenStatus, now time.Time, loc *time.Location) string {
+	if st.Open {
+		return ""
+	}
+	msg := "Closed now"
+	if st.Reason == "paused" {
+		msg = "Online ordering is paused"
+	}
+	if st.NextOpen != nil {
+		msg += " · opens " + dayLabel(*st.NextOpen, now, loc)
+	}
+	return msg
 }
 
 func dayLabel(t, now time.Time, loc *time.Location) string {

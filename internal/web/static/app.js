@@ -142,14 +142,17 @@
     cart.forEach(function (line, i) {
       var r = resolve(menu, line);
       if (!r) return;
-      subtotal += r.total;
-      var li = el('li', 'cart-line');
+      // A sold-out item stays in the cart, flagged, out of the subtotal
+      // (checkout takes it out).
+      if (r.available) subtotal += r.total;
+      var li = el('li', r.available ? 'cart-line' : 'cart-line sold-out');
       li.appendChild(el('span', 'qty', line.quantity + '×'));
       var main = el('span', 'line-main');
       main.appendChild(el('span', 'line-name', r.name));
       if (r.mods.length) main.appendChild(el('span', 'mods', r.mods.join(', ')));
+      if (!r.available) main.appendChild(el('span', 'badge sold-out-flag', 'Sold out: not counted'));
       li.appendChild(main);
-      li.appendChild(el('span', 'amount', formatMoney(r.total, menu.currency)));
+      li.appendChild(el('span', 'amount', r.available ? formatMoney(r.total, menu.currency) : '—'));
       if (editable) {
         var ctl = el('span', 'line-controls');
         var minus = el('button', 'chip', '−');
@@ -183,10 +186,39 @@
     return cart.reduce(function (n, l) { return n + l.quantity; }, 0);
   }
 
+  // ---- open / closed ---------------------------------------------------------
+
+  // showOpenStatus fills the storefront's open/closed line from the
+  // pickup-slots API (the page itself is cached by menu version, so it
+  // cannot say what time it is).
+  function showOpenStatus(slug) {
+    var box = document.querySelector('[data-open-status]');
+    if (!box || !window.fetch) return;
+    fetch('/api/v1/restaurants/' + encodeURIComponent(slug) + '/pickup-slots').then(function (res) {
+      return res.ok ? res.json() : null;
+    }).then(function (d) {
+      if (!d) return;
+      if (d.now.open) {
+        box.textContent = 'Open now · taking orders';
+        box.className = 'open-status open';
+      } else {
+        var msg = d.now.reason === 'paused' ? 'Online ordering is paused' : 'Closed now';
+        if (d.now.next_open) {
+          var when = new Date(d.now.next_open).toLocaleString('en-US', { timeZone: d.time_zone, weekday: 'short', hour: 'numeric', minute: '2-digit' });
+          msg += ' · opens ' + when + '. You can order ahead for later.';
+        }
+        box.textContent = msg;
+        box.className = 'open-status closed';
+      }
+      box.hidden = false;
+    }).catch(function () {});
+  }
+
   // ---- menu page -------------------------------------------------------------
 
   function initMenu(root) {
     var slug = root.dataset.slug;
+    showOpenStatus(slug);
     var menu = menuData();
     var box = document.querySelector('[data-cart]');
     var bar = document.querySelector('[data-cart-bar]');
@@ -330,16 +362,105 @@
     form.elements.cart.value = JSON.stringify(cart);
 
     var tipField = form.elements.tip;
+    var couponField = form.elements.coupon;
+    var couponResult = form.querySelector('[data-coupon-result]');
+    var discountRow = summary.querySelector('[data-cart-discount-row]');
+    var quoteNote = summary.querySelector('[data-quote-note]');
+    var applyBtn = form.querySelector('[data-apply-coupon]');
+    if (applyBtn) applyBtn.hidden = true; // the live quote does its work
+    if (quoteNote) quoteNote.textContent = '';
+    function setAmount(sel, v) { summary.querySelector(sel).textContent = formatMoney(v, menu.currency); }
+
+    // totals shows what the page can work out alone at once (no coupon),
+    // then asks the server for the exact quote (quote below).
     function totals() {
       var subtotal = renderCart(summary, menu, cart, false);
       var tip = parseMoney(tipField.value, menu.currency);
       if (isNaN(tip)) tip = 0;
       var tax = Math.floor((subtotal * menu.tax_rate_bp + 5000) / 10000);
-      summary.querySelector('[data-cart-tax]').textContent = formatMoney(tax, menu.currency);
-      summary.querySelector('[data-cart-tip]').textContent = formatMoney(tip, menu.currency);
-      summary.querySelector('[data-cart-total]').textContent = formatMoney(subtotal + tax + tip, menu.currency);
+      setAmount('[data-cart-tax]', tax);
+      setAmount('[data-cart-tip]', tip);
+      setAmount('[data-cart-total]', subtotal + tax + tip);
       placeBtn.disabled = cart.length === 0;
+      quote();
       return subtotal;
+    }
+
+    // The live quote: POST …/quote with what the order would send (no
+    // contact, no payment), at most one in flight that counts (a later
+    // one wins), 250 ms after the last change. The server's answer is the
+    // exact total the order would get, coupon and all; its refusal (a bad
+    // coupon, a closed or full pickup time) shows beside the field before
+    // "Place order".
+    var quoteSeq = 0, quoteTimer = null;
+    function quoteFieldError(name, msg) {
+      var f = form.elements[name];
+      var id = 'f-' + name + '-live-err';
+      var p = document.getElementById(id);
+      if (!msg) {
+        if (p) p.remove();
+        if (!document.getElementById('f-' + name + '-err')) f.removeAttribute('aria-invalid');
+        return;
+      }
+      if (!p) {
+        p = el('p', 'field-error');
+        p.id = id;
+        f.closest('.field').appendChild(p);
+      }
+      p.textContent = msg;
+      f.setAttribute('aria-invalid', 'true');
+    }
+    function applyQuote(q, problem) {
+      var couponMsg = '', pickupMsg = '';
+      if (q) {
+        setAmount('[data-cart-subtotal]', q.subtotal);
+        setAmount('[data-cart-tax]', q.tax);
+        setAmount('[data-cart-tip]', q.tip);
+        setAmount('[data-cart-total]', q.total);
+        discountRow.hidden = !(q.discount > 0);
+        summary.querySelector('[data-cart-discount]').textContent = '−' + formatMoney(q.discount, menu.currency);
+        summary.querySelector('[data-cart-coupon]').textContent = q.coupon_code || '';
+        couponResult.textContent = q.coupon_code ? q.coupon_code + ' applied: −' + formatMoney(q.discount, menu.currency) : '';
+      } else {
+        discountRow.hidden = true;
+        couponResult.textContent = '';
+        if (problem.code === 'coupon_invalid' || problem.code === 'coupon_exhausted') {
+          couponMsg = (problem.errors && problem.errors.coupon_code) || problem.detail;
+          couponMsg = 'Coupon: ' + couponMsg + '.';
+        } else if (problem.code === 'restaurant_closed' || problem.code === 'slot_full') {
+          pickupMsg = problem.detail;
+        }
+      }
+      quoteFieldError('coupon', couponMsg);
+      quoteFieldError('pickup', pickupMsg);
+    }
+    function quote() {
+      clearTimeout(quoteTimer);
+      if (!cart.length || !window.fetch) return;
+      var tip = parseMoney(tipField.value, menu.currency);
+      if (isNaN(tip)) return;
+      var seq = ++quoteSeq;
+      quoteTimer = setTimeout(function () {
+        var body = {
+          lines: cart.map(function (l) {
+            var line = { item_id: l.item_id, quantity: l.quantity, modifier_ids: l.modifier_ids };
+            if (l.note) line.note = l.note;
+            return line;
+          }),
+          coupon_code: couponField.value.trim(),
+          tip: tip,
+          fulfillment: { type: 'pickup', time: form.elements.pickup.value }
+        };
+        fetch('/api/v1/restaurants/' + encodeURIComponent(slug) + '/quote', {
+          method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body)
+        }).then(function (res) {
+          return res.json().then(function (j) { return { ok: res.ok, j: j }; });
+        }).then(function (r) {
+          if (seq !== quoteSeq) return; // a newer quote is on its way
+          if (r.ok) applyQuote(r.j, null);
+          else applyQuote(null, r.j);
+        }).catch(function () { /* offline or busy: the page's own totals stand */ });
+      }, 250);
     }
     var subtotal = totals();
 
@@ -366,7 +487,7 @@
     paymentChanged();
 
     form.addEventListener('input', function () { totals(); saveDraft(form, slug); });
-    form.addEventListener('change', function () { paymentChanged(); saveDraft(form, slug); });
+    form.addEventListener('change', function () { paymentChanged(); saveDraft(form, slug); quote(); });
 
     // One submit per attempt: the first disables the buttons and shows
     // progress; any later submit event (double click, Enter) is dropped.
