@@ -436,3 +436,26 @@ func TestSMTPBatchPipelined(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReceiptReadyEstimate: an ASAP order's receipt says when it should be
+// ready, in the restaurant's zone.
+func TestReceiptReadyEstimate(t *testing.T) {
+	t.Parallel()
+	tpl, err := mail.NewTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sampleData()
+	d.Order.Fulfillment.Time = nil
+	ready := time.Date(2025, 6, 1, 18, 45, 0, 0, time.UTC)
+	d.Order.ReadyEstimate = &ready
+	r, err := tpl.Render(mail.KindReceipt, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{r.Text, r.HTML} {
+		if !strings.Contains(body, "As soon as possible (ready around 14:45 EDT)") {
+			t.Errorf("receipt lacks the ready estimate:\n%s", body)
+		}
+	}
+}
