@@ -20,6 +20,7 @@ import (
 // AdminStore is what the staff API reads.
 type AdminStore interface {
 	ladle.CampaignStore
+	ladle.CouponStore
 	RestaurantBySlug(ctx context.Context, slug string) (*ladle.Restaurant, error)
 }
 
@@ -49,7 +50,7 @@ const ImportReadTimeout = 10 * time.Minute
 // scripts authenticate with "Authorization: Bearer ldl_…" (ladle token
 // create). A token works only for its own restaurant (any other is 404, as
 // if it did not exist) and only while its member still belongs to it, with
-// the member's current role: campaigns need owner or manager.
+// the member's current role: campaigns and coupons need owner or manager.
 func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -65,6 +66,9 @@ func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
 	h("GET "+base+"/campaigns/{id}/failed", d.handleCampaignFailed, true)
 	for _, action := range []string{"send", "pause", "resume", "cancel", "retry-failed"} {
 		h("POST "+base+"/campaigns/{id}/"+action, d.handleCampaignAction(action), true)
+	}
+	for _, rt := range couponRoutes(d) { // admin_coupons.go
+		h(rt.pattern, rt.fn, true)
 	}
 }
 
@@ -110,7 +114,7 @@ func (d AdminDeps) admin(fn adminHandler, timeout bool) http.Handler {
 			return
 		}
 		if tok.Role != ladle.RoleOwner && tok.Role != ladle.RoleManager {
-			d.fail(w, r, ladle.Errorf(ladle.KindForbidden, ladle.CodeForbidden, "campaigns need the owner or manager role"))
+			d.fail(w, r, ladle.Errorf(ladle.KindForbidden, ladle.CodeForbidden, "the staff API needs the owner or manager role"))
 			return
 		}
 		if err := fn(w, r, rest, tok); err != nil {
