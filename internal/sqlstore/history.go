@@ -15,7 +15,8 @@ import (
 // History: the staff's search over past orders, an order's status history
 // and emails, and the sales report's aggregates (ladle.HistoryStore). Every
 // statement is scoped by restaurant_id and reads through an index: a date
-// range through orders_restaurant_created, an email through customers'
+// range through orders_restaurant_created (in its order since migration
+// 0046, so a page is read from the index without a sort), an email through customers'
 // (restaurant_id, email) and orders_customer, a number through
 // (restaurant_id, number), a history through order_status_history_order
 // (migration 0045).
@@ -28,8 +29,17 @@ const (
 
 // SearchOrders implements ladle.HistoryStore.
 func (s *Store) SearchOrders(ctx context.Context, restaurantID int64, q ladle.OrderQuery) ([]ladle.Order, error) {
+	query, args, err := searchSQL(restaurantID, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.queryOrders(ctx, query, args...)
+}
+
+// searchSQL builds SearchOrders' statement.
+func searchSQL(restaurantID int64, q ladle.OrderQuery) (string, []any, error) {
 	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
-		return nil, invalid("to", "must be after from")
+		return "", nil, invalid("to", "must be after from")
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -46,13 +56,14 @@ func (s *Store) SearchOrders(ctx context.Context, restaurantID int64, q ladle.Or
 	b.WriteString(`SELECT ` + sqlOrderColumns + ` FROM orders WHERE restaurant_id = $1 AND created_at >= $2 AND created_at < $3`)
 	if q.After != nil {
 		c := arg(ts(q.After.CreatedAt))
-		b.WriteString(` AND (created_at < ` + c + ` OR (created_at = ` + c + ` AND id < ` + arg(q.After.ID) + `))`)
+		// A row value, so the cursor is a bound of the index scan.
+		b.WriteString(` AND (created_at, id) < (` + c + `, ` + arg(q.After.ID) + `)`)
 	}
 	if len(q.Statuses) > 0 {
 		b.WriteString(` AND status IN (`)
 		for i, st := range q.Statuses {
 			if !validStatus(st) {
-				return nil, invalid("status", fmt.Sprintf("%q is not an order status", st))
+				return "", nil, invalid("status", fmt.Sprintf("%q is not an order status", st))
 			}
 			if i > 0 {
 				b.WriteString(", ")
@@ -63,7 +74,7 @@ func (s *Store) SearchOrders(ctx context.Context, restaurantID int64, q ladle.Or
 	}
 	if search := strings.TrimSpace(q.Search); search != "" {
 		if len(search) > 200 {
-			return nil, invalid("q", "must be at most 200 characters")
+			return "", nil, invalid("q", "must be at most 200 characters")
 		}
 		switch kind, val := searchKind(search); kind {
 		case "number":
@@ -81,8 +92,7 @@ func (s *Store) SearchOrders(ctx context.Context, restaurantID int64, q ladle.Or
 		}
 	}
 	b.WriteString(` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit))
-
-	return s.queryOrders(ctx, b.String(), args...)
+	return b.String(), args, nil
 }
 
 // searchKind tells what a history search is: "number" (#1234, or a number
