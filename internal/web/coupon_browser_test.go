@@ -22,15 +22,18 @@ func TestBrowserCouponCreate(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#l-email`), mgr.Email),
 		chromedp.SendKeys(chromedp.CSS(`#l-password`), staffPassword),
 		chromedp.Click(chromedp.CSS(`.login button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#new-coupon`)),
+	)
+	// Each step has its own deadline (run's 20 s): a loaded machine is slow.
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#new-coupon`)))
+	run(t, ctx,
 		chromedp.SendKeys(chromedp.CSS(`#coupon-code`), "lunch15"),
 		chromedp.SendKeys(chromedp.CSS(`#coupon-value`), "fifteen"),
 		chromedp.SendKeys(chromedp.CSS(`#coupon-min`), "12.50"),
 		chromedp.SendKeys(chromedp.CSS(`#coupon-max`), "200"),
 		chromedp.SendKeys(chromedp.CSS(`#coupon-per`), "2"),
 		chromedp.Click(chromedp.CSS(`#coupon-create`)),
-		chromedp.WaitVisible(chromedp.CSS(`#coupon-errors`)),
 	)
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#coupon-errors`)))
 	kept := eval[string](t, ctx, `['coupon-code','coupon-value','coupon-min','coupon-max','coupon-per'].map(function(id){return document.getElementById(id).value}).join('|')`)
 	if kept != "lunch15|fifteen|12.50|200|2" {
 		t.Fatalf("after the refused form the fields hold %q", kept)
