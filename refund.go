@@ -226,3 +226,8 @@ type ProviderRefund struct {
 	Reason        string
 	Now           time.Time
 }
+
+// CanRefund reports whether the role may refund card payments by hand
+// (partial refunds, retries). Any role that can cancel an order refunds it
+// in full by cancelling.
+func (r Role) CanRefund() bool { return r == RoleOwner || r == RoleManager }

@@ -24,10 +24,11 @@ type Kind string
 const (
 	KindReceipt Kind = "receipt" // on order.placed: lines, totals, order number, status link
 	KindReady   Kind = "ready"   // on order.status_changed to ready
+	KindRefund  Kind = "refund"  // on refund.created: the amount, the lines, what was refunded so far
 )
 
 // Kinds lists every template kind.
-var Kinds = []Kind{KindReceipt, KindReady}
+var Kinds = []Kind{KindReceipt, KindReady, KindRefund}
 
 //go:embed templates/*.txt templates/*.html
 var defaultFiles embed.FS
@@ -37,6 +38,8 @@ type Data struct {
 	Restaurant *ladle.Restaurant
 	Order      *ladle.Order
 	StatusURL  string // absolute link to the guest's status page
+	// Refund is the refund a refund email is about (nil for the others).
+	Refund *ladle.Refund
 }
 
 // Rendered is a rendered email, before addressing.
@@ -54,8 +57,9 @@ type Rendered struct {
 // re-read when they change, so an owner's edit needs no restart.
 //
 // Template functions: money (an amount in the order's currency), local (a
-// time in the restaurant's time zone) and pickup (the order's pickup time or
-// "As soon as possible").
+// time in the restaurant's time zone), pickup (the order's pickup time or
+// "As soon as possible") and lineName (the name of the order's line at a
+// position, for a refund's lines).
 type Templates struct {
 	dir      string
 	defaults map[Kind]*set
@@ -104,9 +108,10 @@ func NewTemplates(dir string) (*Templates, error) {
 // clone (the functions depend on the order's currency and the restaurant's
 // time zone).
 var placeholderFuncs = map[string]any{
-	"money":  func(ladle.Money) string { return "" },
-	"local":  func(time.Time) string { return "" },
-	"pickup": func(*ladle.Order) string { return "" },
+	"money":    func(ladle.Money) string { return "" },
+	"local":    func(time.Time) string { return "" },
+	"pickup":   func(*ladle.Order) string { return "" },
+	"lineName": func(*ladle.Order, int) string { return "" },
 }
 
 func parseText(name, src string) (*texttemplate.Template, error) {
@@ -231,6 +236,12 @@ func renderFuncs(d Data) map[string]any {
 	return map[string]any{
 		"money": func(m ladle.Money) string { return FormatMoney(m, cur) },
 		"local": local,
+		"lineName": func(o *ladle.Order, position int) string {
+			if position < 0 || position >= len(o.Lines) {
+				return "item"
+			}
+			return o.Lines[position].Name
+		},
 		"pickup": func(o *ladle.Order) string {
 			if o.Fulfillment.Time == nil {
 				if o.ReadyEstimate != nil {

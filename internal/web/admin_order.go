@@ -40,6 +40,12 @@ var loadOrderRefunds func(s *server, r *http.Request, st *staffView, o *ladle.Or
 // totals, payments (and refunds), the emails sent about it and its status
 // history with who made each change. Another restaurant's order is a 404.
 func (s *server) handleOrderDetail(w http.ResponseWriter, r *http.Request, st *staffView) {
+	s.renderOrderDetail(w, r, st, http.StatusOK)
+}
+
+// renderOrderDetail renders the order page with status (a refused form on
+// it re-renders it with its 4xx).
+func (s *server) renderOrderDetail(w http.ResponseWriter, r *http.Request, st *staffView, status int) {
 	ctx, rid := r.Context(), st.Restaurant.ID
 	o, err := s.Store.RestaurantOrder(ctx, rid, r.PathValue("id"))
 	if err != nil {
@@ -66,7 +72,7 @@ func (s *server) handleOrderDetail(w http.ResponseWriter, r *http.Request, st *s
 			return
 		}
 	}
-	s.render(w, r, http.StatusOK, "admin_order.html", p)
+	s.render(w, r, status, "admin_order.html", p)
 }
 
 // handleKitchenTicket is the order as the kitchen prints it: big number,

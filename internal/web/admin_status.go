@@ -79,6 +79,15 @@ func (s *server) handleStatusPost(w http.ResponseWriter, r *http.Request, st *st
 		}
 		return
 	}
+	if to == ladle.StatusCancelled {
+		// The cancellation recorded the card's full refund; this request,
+		// the one that cancelled, asks the processor for it (a second click
+		// was refused above). Its outcome shows on the order page; an
+		// unknown one is finished by the recovery loop.
+		if _, err := s.Ordering.RefundCancelled(r.Context(), rid, o.ID); err != nil {
+			s.Logger.Error("web: refund after cancel", "order", o.ID, "err", err)
+		}
+	}
 	http.Redirect(w, r, boardURL(rid)+"?updated="+url.QueryEscape(o.ID)+"#order-"+url.PathEscape(o.ID), http.StatusSeeOther)
 }
 

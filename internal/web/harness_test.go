@@ -42,10 +42,12 @@ type env struct {
 	store ladle.Store
 	fx    *storetest.Fixture
 	pay   *payment.TestProvider
-	svc   *ordering.Service
-	auth  *auth.Manager
-	clock *testClock
-	srv   *httptest.Server
+	// refunds is the test processor's refunds API (its ledger in the store).
+	refunds *payment.TestRefunder
+	svc     *ordering.Service
+	auth    *auth.Manager
+	clock   *testClock
+	srv     *httptest.Server
 
 	// staffA belongs to fx.Restaurant only, staffB to fx.Other only, multi
 	// to both.
@@ -85,8 +87,9 @@ func newEnv(t *testing.T, backend string, opts ...func(*Deps)) *env {
 	}
 	e := &env{t: t, store: st, clock: clk, pay: payment.NewTestProvider(st)}
 	e.fx = storetest.Seed(t, st)
+	e.refunds = payment.NewTestRefunder(st)
 	e.svc = ordering.New(st, e.pay, []byte("web-test-secret-0123456789abcdef"),
-		ordering.WithClock(clk.Now), ordering.WithLogger(quiet))
+		ordering.WithClock(clk.Now), ordering.WithLogger(quiet), ordering.WithRefunder(e.refunds))
 	e.auth = auth.New(st, auth.WithParams(auth.TestParams), auth.WithClock(clk.Now), auth.WithLogger(quiet))
 	d := Deps{
 		Store: st, Ordering: e.svc, Auth: e.auth, Logger: quiet, Now: clk.Now,

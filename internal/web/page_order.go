@@ -17,6 +17,9 @@ type orderPage struct {
 	// FromCheckout is true right after placing: the page's JS then empties
 	// the cart and forgets the checkout attempt.
 	FromCheckout bool
+	// RefundPending and RefundFailed are the card refunds on their way and
+	// refused so far (admin_refund.go: guestRefunds).
+	RefundPending, RefundFailed ladle.Money
 }
 
 // handleOrder shows an order to the guest holding its access token. A wrong
@@ -39,7 +42,13 @@ func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	default:
 		refresh = 30 // keep "placed → ready" current without JS
 	}
+	pending, failed, err := s.guestRefunds(r, o)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "order.html", orderPage{
+		RefundPending: pending, RefundFailed: failed,
 		page:         page{Title: "Order #" + itoa(o.Number) + " · " + rest.Name, Refresh: refresh},
 		Restaurant:   rest,
 		Order:        o,

@@ -16,7 +16,8 @@ import (
 	"github.com/ladle-dev/ladle/internal/priority"
 )
 
-// Email consumers: the receipt on order.placed, "ready for pickup" on
+// Email consumers: the receipt on order.placed, the refund email on
+// refund.created (refund_email.go), "ready for pickup" on
 // order.status_changed to ready.
 //
 // # Exactly once, and where SMTP makes that impossible
@@ -62,6 +63,7 @@ import (
 type EmailStore interface {
 	RestaurantByID(ctx context.Context, id int64) (*ladle.Restaurant, error)
 	RestaurantOrder(ctx context.Context, restaurantID int64, id string) (*ladle.Order, error)
+	Refund(ctx context.Context, restaurantID int64, refundID string) (*ladle.Refund, error)
 	Processed(ctx context.Context, consumer, eventID string) (bool, error)
 	ReserveEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
 	DeliverEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
@@ -76,6 +78,7 @@ type EmailStore interface {
 const (
 	ConsumerReceipt = "receipt"
 	ConsumerReady   = "ready"
+	ConsumerRefund  = "refund"
 )
 
 // FaultAfterSend is reached when the transport accepted an email but it was
@@ -246,7 +249,7 @@ func newEmailer(cfg EmailConfig) (*emailer, error) {
 	return e, nil
 }
 
-// EmailConsumers returns the receipt and ready-for-pickup consumers.
+// EmailConsumers returns the receipt, ready-for-pickup and refund consumers.
 func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 	e, err := newEmailer(cfg)
 	if err != nil {
@@ -260,6 +263,7 @@ func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 	return []Consumer{
 		mk(ConsumerReceipt, ladle.EventOrderPlaced, e.handleReceipt),
 		mk(ConsumerReady, ladle.EventOrderStatusChanged, e.handleReady),
+		mk(ConsumerRefund, ladle.EventRefundCreated, e.handleRefund), // refund_email.go
 	}, nil
 }
 
@@ -306,7 +310,7 @@ func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
 		// gets no receipt, whatever an event says.
 		return Permanent(fmt.Errorf("order.placed event %s: order %s is %s, not placed", ev.ID, o.ID, o.Status))
 	}
-	return e.send(ctx, ConsumerReceipt, mail.KindReceipt, ev, o)
+	return e.send(ctx, ConsumerReceipt, mail.KindReceipt, ev, mail.Data{Order: o})
 }
 
 func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
@@ -335,7 +339,7 @@ func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
 		// ready is a new event.
 		return nil
 	}
-	return e.send(ctx, ConsumerReady, mail.KindReady, ev, o)
+	return e.send(ctx, ConsumerReady, mail.KindReady, ev, mail.Data{Order: o})
 }
 
 // processed reports whether the consumer's inbox has the event already. A
@@ -350,7 +354,10 @@ func (e *emailer) processed(ctx context.Context, consumer string, ev ladle.Event
 	return e.Store.Processed(ctx, consumer, ev.ID)
 }
 
-func (e *emailer) send(ctx context.Context, consumer string, kind mail.Kind, ev ladle.Event, o *ladle.Order) error {
+// send renders the kind's email from d (its Order set; Restaurant and
+// StatusURL are filled here) and delivers it exactly once per event.
+func (e *emailer) send(ctx context.Context, consumer string, kind mail.Kind, ev ladle.Event, d mail.Data) error {
+	o := d.Order
 	r, err := e.restaurant(ctx, o.RestaurantID)
 	if err != nil {
 		if ladle.ErrorKind(err) == ladle.KindNotFound {
@@ -359,7 +366,8 @@ func (e *emailer) send(ctx context.Context, consumer string, kind mail.Kind, ev 
 		return err
 	}
 	now := e.Clock()
-	rendered, err := e.Templates.Render(kind, mail.Data{Restaurant: r, Order: o, StatusURL: e.StatusURL(o.ID)})
+	d.Restaurant, d.StatusURL = r, e.StatusURL(o.ID)
+	rendered, err := e.Templates.Render(kind, d)
 	if err != nil {
 		return err // a broken custom template: retried, so a fix gets it out
 	}
