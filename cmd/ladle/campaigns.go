@@ -51,7 +51,7 @@ func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *
 	c.tr = tr
 	c.sender, err = campaign.NewSender(campaign.SenderConfig{Store: store, Broker: b, Transport: tr, Limiter: lim,
 		From: cfg.MailFrom, PublicURL: cfg.PublicURL, Signer: c.signer, Logger: log,
-		Concurrency: cfg.CampaignWorkers, AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Yield: urgent})
+		Concurrency: cfg.CampaignWorkers, AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Yield: urgent, Lease: cfg.CampaignLease})
 	if err != nil {
 		c.sender = nil
 		c.stop()

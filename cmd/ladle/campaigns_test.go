@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,14 +46,7 @@ func TestCampaignAPIEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	token := func(slug, email string) string {
-		var out, errOut bytes.Buffer
-		if err := run(ctx, []string{"ladle", "token", "create", "--restaurant", slug, "--email", email, "--data-dir", dir},
-			func(string) string { return "" }, &out, &errOut); err != nil {
-			t.Fatalf("token create: %v %s", err, errOut.String())
-		}
-		return strings.TrimSpace(out.String())
-	}
+	token := func(slug, email string) string { return staffToken(t, slug, email, "--data-dir", dir) }
 	tok := token(demo.Slug, demo.StaffEmail)
 	otherTok := token(other.Slug, ou.Email)
 	if !strings.HasPrefix(tok, "ldl_") {
@@ -65,28 +56,7 @@ func TestCampaignAPIEndToEnd(t *testing.T) {
 	api := base + "/api/v1/admin/restaurants/" + demo.Slug
 	call := func(method, url, bearer, ctype, body string, want int) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %d %s, want %d", method, url, resp.StatusCode, raw, want)
-		}
-		if want >= 400 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
-			t.Errorf("%s %s: error as %s", method, url, resp.Header.Get("Content-Type"))
-		}
-		var m map[string]any
-		_ = json.Unmarshal(raw, &m)
-		return m
+		return apiCall(t, method, url, bearer, ctype, body, want)
 	}
 
 	call("POST", api+"/campaigns", "", "application/json", "{}", 401)

@@ -58,6 +58,7 @@ type config struct {
 	SMTPTimeout       time.Duration
 	CampaignRate      float64
 	CampaignWorkers   int
+	CampaignLease     time.Duration
 
 	// Limits and deadlines at the HTTP edge (internal/limit).
 	MaxInflightOrders   int
@@ -118,6 +119,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.DurationVar(&c.SMTPTimeout, "smtp-timeout", 30*time.Second, "bound on one hand-over to the SMTP server")
 	fset.Float64Var(&c.CampaignRate, "campaign-rate", 100, "campaign emails per second, across every worker process (shared through Redis when --redis-url is set)")
 	fset.IntVar(&c.CampaignWorkers, "campaign-workers", 4, "campaign batches this process sends at once (each up to 100 messages in flight)")
+	fset.DurationVar(&c.CampaignLease, "campaign-lease", 2*time.Minute, "how long a worker's claim on campaign sends holds; if the worker dies, the sends it had in flight go out again after this (it must outlast one chunk's sending, --smtp-timeout included)")
 	fset.StringVar(&c.RedisURL, "redis-url", "", "redis://host:6379/0: a second menu-cache tier shared by every API process (empty: in-process only)")
 	fset.StringVar(&c.RedisPrefix, "redis-prefix", "ladle:", "start of every Redis key and channel (the database's instance id follows it)")
 	fset.StringVar(&c.BlobURL, "blob-url", "", "where images go: file:///path, or s3://bucket/prefix?endpoint=host:port&region=…&path_style=true with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (empty: a folder in the data dir)")
@@ -183,6 +185,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.DatabaseReplicaURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, errors.New("--database-replica-url needs a PostgreSQL --database-url (a replica of it)")
+	}
+	if c.CampaignLease <= c.SMTPTimeout {
+		return nil, fmt.Errorf("--campaign-lease (%v) must be longer than --smtp-timeout (%v): a claim must outlast a send", c.CampaignLease, c.SMTPTimeout)
 	}
 	switch c.Role {
 	case "all", "api", "worker":
