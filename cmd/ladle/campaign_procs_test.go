@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ladle-dev/ladle/internal/demo"
+	"github.com/ladle-dev/ladle/internal/devcluster"
 	"github.com/ladle-dev/ladle/internal/mail/smtptest"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/testenv"
@@ -28,7 +29,7 @@ type campaignCluster struct {
 	t       *testing.T // the current subtest
 	root    *testing.T // owns the processes
 	env     map[string]string
-	workers [2]*proc
+	workers [2]*devcluster.Proc
 	args    []string
 	api     string // the staff API base, /api/v1/admin/restaurants/demo-kitchen
 	token   string
@@ -80,7 +81,7 @@ func newCampaignCluster(t *testing.T) *campaignCluster {
 		c.redis.Close()
 	})
 	for i := range c.workers {
-		c.workers[i] = startProc(t, c.env, c.args...)
+		c.workers[i] = c.startWorker(i)
 	}
 	c.token = staffToken(t, demo.Slug, demo.StaffEmail, "--database-url", dbURL)
 	c.api = base + "/api/v1/admin/restaurants/" + demo.Slug
@@ -103,14 +104,24 @@ func (c *campaignCluster) setRate(perSecond int) {
 	}
 }
 
+// startWorker starts worker process i; it is stopped (SIGTERM) when the
+// whole test ends.
+func (c *campaignCluster) startWorker(i int) *devcluster.Proc {
+	c.t.Helper()
+	p, err := devcluster.StartProc(devcluster.ProcSpec{Name: fmt.Sprintf("worker-%d", i+1), Exec: helperExec(c.t),
+		Env: c.env, Args: c.args, DataDir: c.root.TempDir()}, time.Minute)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.root.Cleanup(func() { p.Stop(20 * time.Second) })
+	return p
+}
+
 // kill9 kills worker i with SIGKILL and starts a new process in its place.
 func (c *campaignCluster) kill9(i int) {
 	c.t.Helper()
-	if err := c.workers[i].cmd.Process.Kill(); err != nil {
-		c.t.Fatal(err)
-	}
-	<-c.workers[i].exited
-	c.workers[i] = startProc(c.root, c.env, c.args...)
+	c.workers[i].Kill()
+	c.workers[i] = c.startWorker(i)
 }
 
 // start creates a campaign to everyone and sends it; it returns the id and
