@@ -478,3 +478,39 @@ func TestSendsYieldToUrgentWork(t *testing.T) {
 		t.Fatalf("yields %d, waited %v", yields, waited)
 	}
 }
+// A campaign scheduled a moment ahead is started by one of two senders
+// (each looks for due campaigns every second) once, and reaches everyone
+// exactly once; it does not start early.
+func TestScheduledStartsOnceAcrossSenders(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(60)
+	r.sender(nil)
+	r.sender(nil)
+	ctx := context.Background()
+	c := r.create("scheduled")
+	if _, err := r.svc.Schedule(ctx, r.f.Restaurant.ID, c.ID, time.Now().Add(-time.Second)); ladle.ErrorKind(err) != ladle.KindInvalid {
+		t.Fatalf("scheduled in the past: %v", err)
+	}
+	at := time.Now().Add(1500 * time.Millisecond)
+	s, err := r.svc.Schedule(ctx, r.f.Restaurant.ID, c.ID, at)
+	if err != nil || s.Status != ladle.CampaignScheduled {
+		t.Fatalf("schedule: %+v %v", s, err)
+	}
+	if _, err := r.svc.Schedule(ctx, r.f.Restaurant.ID, c.ID, at); ladle.ErrorCode(err) != ladle.CodeInvalidTransition {
+		t.Fatalf("scheduled twice: %v", err)
+	}
+	done := r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	if done.Generation != 1 {
+		t.Fatalf("started %d times", done.Generation)
+	}
+	if done.StartedAt == nil || done.StartedAt.Before(at.Truncate(time.Millisecond)) {
+		t.Fatalf("started at %v, scheduled for %v", done.StartedAt, at)
+	}
+	for _, m := range r.smtp.Messages() {
+		if m.At.Before(at) {
+			t.Fatalf("a message went out at %v, before %v", m.At, at)
+		}
+	}
+	r.exactlyOnce(60)
+}

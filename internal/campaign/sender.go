@@ -232,7 +232,7 @@ func (s *Sender) run(ctx context.Context) {
 // schedule starts scheduled campaigns when due (every process looks; the
 // move to sending is atomic, so one wins).
 func (s *Sender) schedule(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	svc := NewService(s.cfg.Store, s.cfg.Broker, s.log)
 	for {

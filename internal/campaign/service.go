@@ -186,9 +186,28 @@ func (s *Service) Cancel(ctx context.Context, restaurantID int64, id string) (*l
 	return s.store.MoveCampaign(ctx, restaurantID, id, ladle.CampaignCancelled, s.now())
 }
 
-// Schedule schedules a draft for at; the sender starts it when due.
+// MaxScheduleAhead bounds how far ahead a campaign can be scheduled.
+const MaxScheduleAhead = 366 * 24 * time.Hour
+
+// Schedule schedules a draft to start at `at` (in the future, within
+// MaxScheduleAhead). Every worker process looks for due campaigns every
+// second; the move to sending is atomic, so exactly one of them starts it.
 func (s *Service) Schedule(ctx context.Context, restaurantID int64, id string, at time.Time) (*ladle.Campaign, error) {
+	now := s.now()
+	switch {
+	case at.IsZero():
+		return nil, scheduleInvalid("is required (RFC 3339, e.g. 2026-12-24T09:00:00+01:00)")
+	case !at.After(now):
+		return nil, scheduleInvalid("must be in the future")
+	case at.Sub(now) > MaxScheduleAhead:
+		return nil, scheduleInvalid("must be within a year")
+	}
 	return s.store.ScheduleCampaign(ctx, restaurantID, id, at)
+}
+
+func scheduleInvalid(msg string) error {
+	return &ladle.Error{Kind: ladle.KindInvalid, Code: ladle.CodeValidation, Message: "send_at " + msg,
+		Fields: map[string]string{"send_at": msg}}
 }
 
 // RetryFailed puts every failed send of the campaign back to pending and
@@ -285,7 +304,8 @@ type Progress struct {
 }
 
 // Progress returns the campaign with its rate over the last ~10 s as this
-// process observed it (each call is a sample; the page polls every second).
+// process observed it (each call is a sample; a campaign page's live
+// stream reads every second), or, on a first look, since it started.
 func (s *Service) Progress(ctx context.Context, restaurantID int64, id string) (*Progress, error) {
 	c, err := s.store.Campaign(ctx, restaurantID, id)
 	if err != nil {
@@ -308,8 +328,17 @@ func (s *Service) Progress(ctx context.Context, restaurantID int64, id string) (
 	first := ss[0]
 	s.mu.Unlock()
 	p := &Progress{Campaign: c, Pending: c.Pending()}
-	if span := now.Sub(first.at).Seconds(); span >= 0.5 && c.Status == ladle.CampaignSending {
-		p.RatePerSecond = math.Round(float64(done-first.done)/span*10) / 10
+	if c.Status != ladle.CampaignSending {
+		return p, nil
+	}
+	span, moved := now.Sub(first.at).Seconds(), done-first.done
+	if span < 0.5 && c.StartedAt != nil {
+		// A first look (an API call, a page just opened): the average
+		// since the start, until this process has samples of its own.
+		span, moved = now.Sub(*c.StartedAt).Seconds(), done
+	}
+	if span >= 0.5 {
+		p.RatePerSecond = math.Round(float64(moved)/span*10) / 10
 		if p.RatePerSecond > 0 {
 			p.SecondsLeft = math.Ceil(float64(p.Pending) / p.RatePerSecond)
 		}

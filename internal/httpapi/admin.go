@@ -64,6 +64,7 @@ func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
 	h("POST "+base+"/campaigns", d.handleCampaignCreate, true)
 	h("GET "+base+"/campaigns/{id}", d.handleCampaignGet, true)
 	h("GET "+base+"/campaigns/{id}/failed", d.handleCampaignFailed, true)
+	h("POST "+base+"/campaigns/{id}/schedule", d.handleCampaignSchedule, true)
 	for _, action := range []string{"send", "pause", "resume", "cancel", "retry-failed"} {
 		h("POST "+base+"/campaigns/{id}/"+action, d.handleCampaignAction(action), true)
 	}
@@ -221,6 +222,25 @@ func (d AdminDeps) handleCampaignFailed(w http.ResponseWriter, r *http.Request, 
 		sends = []ladle.Send{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"failed": sends})
+	return nil
+}
+
+// handleCampaignSchedule schedules a draft: JSON {"send_at": RFC 3339}.
+func (d AdminDeps) handleCampaignSchedule(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, _ *ladle.APIToken) error {
+	var in struct {
+		SendAt time.Time `json:"send_at"`
+	}
+	if err := decodeAdmin(w, r, &in); err != nil {
+		return err
+	}
+	if _, err := d.Campaigns.Schedule(r.Context(), rest.ID, r.PathValue("id"), in.SendAt); err != nil {
+		return err
+	}
+	p, err := d.Campaigns.Progress(r.Context(), rest.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,6 +21,7 @@ type CampaignService interface {
 	Pause(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
 	Resume(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
 	Cancel(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
+	Schedule(ctx context.Context, restaurantID int64, id string, at time.Time) (*ladle.Campaign, error)
 	RetryFailed(ctx context.Context, restaurantID int64, id string) (int64, *ladle.Campaign, error)
 	Progress(ctx context.Context, restaurantID int64, id string) (*campaign.Progress, error)
 }
@@ -31,6 +33,7 @@ var campaignRoutes = []staffRoute{
 	{"POST /admin/r/{rid}/campaigns", func(s *server) staffHandler { return s.handleCampaignCreate }},
 	{"GET /admin/r/{rid}/campaigns/{id}", func(s *server) staffHandler { return s.handleCampaign }},
 	{"GET /admin/r/{rid}/campaigns/{id}/progress", func(s *server) staffHandler { return s.handleCampaignProgress }},
+	{"GET /admin/r/{rid}/campaigns/{id}/live", func(s *server) staffHandler { return s.handleCampaignLive }}, // campaign_live.go
 	{"POST /admin/r/{rid}/campaigns/{id}/{action}", func(s *server) staffHandler { return s.handleCampaignAction }},
 	{"POST /admin/r/{rid}/api-tokens/{id}/revoke", func(s *server) staffHandler { return s.handleTokenRevoke }},
 }
@@ -53,7 +56,29 @@ type campaignPage struct {
 	P          *campaign.Progress
 	Done       int64
 	Error      string
-	Actions    []string
+	SendAt     string // when a scheduled campaign starts, in the restaurant's zone
+	Actions    []campaignAction
+	Failed     []ladle.Send // the first failed sends, with their reasons
+}
+
+// campaignAction is one button of the campaign page.
+type campaignAction struct {
+	Name, Label string
+	Hidden      bool // it does not apply to the status (static/campaign.js keeps this up to date)
+}
+
+// campaignActions are the page's buttons and the statuses each applies to
+// (static/campaign.js has the same table).
+var campaignActions = []struct {
+	name, label string
+	when        []ladle.CampaignStatus
+}{
+	{"send", "Send now", []ladle.CampaignStatus{ladle.CampaignDraft, ladle.CampaignScheduled}},
+	{"schedule", "Schedule", []ladle.CampaignStatus{ladle.CampaignDraft}},
+	{"pause", "Pause", []ladle.CampaignStatus{ladle.CampaignScheduled, ladle.CampaignSending}},
+	{"resume", "Resume", []ladle.CampaignStatus{ladle.CampaignPaused}},
+	{"cancel", "Cancel", []ladle.CampaignStatus{ladle.CampaignDraft, ladle.CampaignScheduled, ladle.CampaignSending, ladle.CampaignPaused}},
+	{"retry-failed", "Retry failed sends", []ladle.CampaignStatus{ladle.CampaignDone}},
 }
 
 // campaignAccess returns the campaign store, or answers 404 (campaigns
@@ -118,7 +143,8 @@ func (s *server) handleCampaignCreate(w http.ResponseWriter, r *http.Request, st
 }
 
 func (s *server) handleCampaign(w http.ResponseWriter, r *http.Request, st *staffView) {
-	if s.campaignAccess(w, r, st) == nil {
+	cs := s.campaignAccess(w, r, st)
+	if cs == nil {
 		return
 	}
 	p, err := s.Campaigns.Progress(r.Context(), st.Restaurant.ID, r.PathValue("id"))
@@ -126,9 +152,21 @@ func (s *server) handleCampaign(w http.ResponseWriter, r *http.Request, st *staf
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "admin_campaign.html", campaignPage{page: page{Title: p.Name + " · Campaigns", Staff: st},
-		Restaurant: st.Restaurant, P: p, Done: p.Sent + p.Failed + p.Skipped, Error: r.URL.Query().Get("error"),
-		Actions: []string{"send", "pause", "resume", "cancel", "retry-failed"}})
+	cp := campaignPage{page: page{Title: p.Name + " · Campaigns", Staff: st},
+		Restaurant: st.Restaurant, P: p, Done: p.Sent + p.Failed + p.Skipped, Error: r.URL.Query().Get("error")}
+	if p.Status == ladle.CampaignScheduled && p.ScheduledAt != nil {
+		cp.SendAt = p.ScheduledAt.In(st.Restaurant.Location()).Format("2006-01-02 15:04 MST")
+	}
+	for _, a := range campaignActions {
+		cp.Actions = append(cp.Actions, campaignAction{Name: a.name, Label: a.label, Hidden: !slices.Contains(a.when, p.Status)})
+	}
+	if p.Failed > 0 {
+		if cp.Failed, err = cs.Sends(r.Context(), st.Restaurant.ID, p.ID, ladle.SendFailed, 0, 100); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "admin_campaign.html", cp)
 }
 
 // handleCampaignProgress is the JSON the progress page polls every second.
@@ -161,6 +199,14 @@ func (s *server) handleCampaignAction(w http.ResponseWriter, r *http.Request, st
 		_, err = s.Campaigns.Resume(ctx, rid, id)
 	case "cancel":
 		_, err = s.Campaigns.Cancel(ctx, rid, id)
+	case "schedule":
+		// datetime-local: a wall-clock time in the restaurant's zone.
+		at, perr := time.ParseInLocation("2006-01-02T15:04", r.PostFormValue("send_at"), st.Restaurant.Location())
+		if perr != nil {
+			err = ladle.Errorf(ladle.KindInvalid, ladle.CodeValidation, "pick a date and time to send at")
+		} else {
+			_, err = s.Campaigns.Schedule(ctx, rid, id, at)
+		}
 	case "retry-failed":
 		_, _, err = s.Campaigns.RetryFailed(ctx, rid, id)
 	default:
@@ -170,7 +216,7 @@ func (s *server) handleCampaignAction(w http.ResponseWriter, r *http.Request, st
 	to := "/admin/r/" + strconv.FormatInt(rid, 10) + "/campaigns/" + id
 	if err != nil {
 		var le *ladle.Error
-		if asLadleError(err, &le) && (le.Kind == ladle.KindConflict || le.Kind == ladle.KindUnavailable) {
+		if asLadleError(err, &le) && (le.Kind == ladle.KindConflict || le.Kind == ladle.KindUnavailable || le.Kind == ladle.KindInvalid) {
 			http.Redirect(w, r, to+"?error="+urlQueryEscape(le.Message), http.StatusSeeOther)
 			return
 		}

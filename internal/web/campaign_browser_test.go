@@ -19,7 +19,8 @@ import (
 )
 
 // A manager creates a campaign in the staff UI, sends it, and watches the
-// progress bar fill up to done without reloading.
+// progress bar fill up to done without reloading: the page follows the
+// campaign over its server-sent event stream (…/live).
 func TestBrowserCampaignCreateSendWatch(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -73,7 +74,8 @@ func TestBrowserCampaignCreateSendWatch(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#campaign-send`)),
 		chromedp.WaitVisible(chromedp.CSS(`#campaign[data-status="sending"]`)),
 	)
-	// The bar moves while sending, without a reload.
+	// The bar moves while sending, without a reload, fed by the stream.
+	_ = eval[bool](t, ctx, `window.__notReloaded = true`)
 	var seen []string
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -91,6 +93,12 @@ func TestBrowserCampaignCreateSendWatch(t *testing.T) {
 	}
 	if len(seen) < 3 {
 		t.Errorf("the bar did not move live: %v", seen)
+	}
+	if live := eval[string](t, ctx, `document.getElementById('campaign').dataset.live || ''`); live != "sse" && live != "ended" {
+		t.Errorf("the page did not follow the live stream (data-live %q)", live)
+	}
+	if !eval[bool](t, ctx, `window.__notReloaded === true`) {
+		t.Error("the page reloaded")
 	}
 	if got := eval[string](t, ctx, `document.getElementById('campaign-sent').textContent`); got != "80" {
 		t.Errorf("sent shows %q", got)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/live"
 )
@@ -30,24 +29,8 @@ func (s *server) handleBoardLive(w http.ResponseWriter, r *http.Request, st *sta
 	done, untrack := s.sessions.Track(sessionKey(r))
 	defer untrack()
 	sub := s.Live.Subscribe(st.Restaurant.ID, "")
-	rid, uid := st.Restaurant.ID, st.User.ID
 	live.Serve(w, r, live.Stream{Hub: s.Live, Sub: sub, View: func(u live.Update) any { return u }, Done: done,
-		Allowed: func(ctx context.Context) bool {
-			u, err := s.Auth.User(r.WithContext(ctx))
-			if err == nil && u.ID == uid {
-				_, err = s.Store.Membership(ctx, uid, rid)
-			}
-			switch k := ladle.ErrorKind(err); {
-			case err == nil:
-				return true
-			case k == ladle.KindUnauthorized || k == ladle.KindNotFound:
-				return false
-			default:
-				// The database could not say (an outage): keep the stream,
-				// ask again at the next heartbeat.
-				return true
-			}
-		}})
+		Allowed: s.stillMember(r, st.User.ID, st.Restaurant.ID)}) // campaign_live.go
 }
 
 // sessionKey identifies the request's login session among the open

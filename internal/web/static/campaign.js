@@ -1,17 +1,20 @@
-// The campaign page polls its progress every second and updates the bar,
-// the counts, the rate and the time left without a reload. Buttons that do
-// not apply to the current status are hidden.
+// The campaign page follows its progress live over server-sent events
+// (…/live): the bar, the counts, the rate and the time left update without
+// a reload, from every worker process's sends. Without EventSource it polls
+// …/progress every second instead. Buttons that do not apply to the
+// current status are hidden (admin_campaign.go has the same table).
 (function () {
   "use strict";
   var root = document.getElementById("campaign");
   if (!root) return;
-  var url = root.getAttribute("data-progress-url");
   var allowed = {
-    draft: ["send", "cancel"], scheduled: ["send", "pause", "cancel"], sending: ["pause", "cancel"],
-    paused: ["resume", "cancel"], done: ["retry-failed"], cancelled: []
+    draft: ["send", "schedule", "cancel"], scheduled: ["send", "pause", "cancel"],
+    sending: ["pause", "cancel"], paused: ["resume", "cancel"], done: ["retry-failed"], cancelled: []
   };
+  var last = null;
   function set(id, v) { var el = document.getElementById(id); if (el) el.textContent = v; }
   function show(p) {
+    last = p;
     var done = p.sent + p.failed + p.skipped;
     var bar = document.getElementById("campaign-bar");
     bar.max = p.total || 1;
@@ -27,6 +30,23 @@
     });
     root.setAttribute("data-status", p.status);
   }
+  var liveURL = root.getAttribute("data-live-url");
+  if (window.EventSource && liveURL) {
+    var es = new EventSource(liveURL);
+    es.addEventListener("progress", function (e) {
+      root.setAttribute("data-live", "sse");
+      show(JSON.parse(e.data));
+    });
+    es.addEventListener("end", function () {
+      es.close();
+      root.setAttribute("data-live", "ended");
+      // Failed sends are listed by the server: show them.
+      if (last && last.failed > 0 && !document.getElementById("campaign-failed-list")) location.reload();
+    });
+    es.addEventListener("off", function () { es.close(); root.setAttribute("data-live", "off"); });
+    return;
+  }
+  var url = root.getAttribute("data-progress-url");
   function tick() {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
