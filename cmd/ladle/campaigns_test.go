@@ -86,6 +86,12 @@ func TestCampaignAPIEndToEnd(t *testing.T) {
 		t.Fatalf("created: %v", c)
 	}
 	call("POST", api+"/campaigns/"+id+"/pause", tok, "", "", 409)
+	call("POST", api+"/campaigns/"+id+"/schedule", tok, "application/json", `{"send_at":"2020-01-01T00:00:00Z"}`, 400)
+	call("POST", api+"/campaigns/"+id+"/schedule", tok, "application/json", `{"send_at":"tomorrow"}`, 400)
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if s := call("POST", api+"/campaigns/"+id+"/schedule", tok, "application/json", `{"send_at":"`+later+`"}`, 200); s["status"] != "scheduled" || s["scheduled_at"] == nil {
+		t.Fatalf("scheduled: %v", s)
+	}
 	call("POST", api+"/campaigns/"+id+"/send", tok, "", "", 200)
 	deadline := time.Now().Add(30 * time.Second)
 	var p map[string]any
