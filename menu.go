@@ -41,9 +41,13 @@ type Item struct {
 	Available bool `json:"available"`
 	// ImageKey is the blob key of the item's image ("" for none); Image is the
 	// URL served to clients, derived from it by the HTTP layer.
-	ImageKey       string          `json:"-"`
-	Image          string          `json:"image"`
-	Position       int             `json:"position"`
+	ImageKey string `json:"-"`
+	Image    string `json:"image"`
+	Position int    `json:"position"`
+	// Dietary is what the item is, for guests who must know ("vegan",
+	// "gluten_free", …: DietaryTags), each at most once, in DietaryTags'
+	// order. The store refuses unknown ones.
+	Dietary        []string        `json:"dietary"`
 	ModifierGroups []ModifierGroup `json:"modifier_groups"`
 	// Version counts changes to the item's row (1 when created). An edit
 	// names the version it was made from: UpdateItem and SetItemImage
@@ -88,3 +92,49 @@ func (m *Menu) ItemByID(id int64) *Item {
 // CodeItemChanged is the conflict code of an item edit made from an older
 // version of the item (see Item.Version).
 const CodeItemChanged = "item_changed"
+
+// DietaryTag is one thing an item can be labelled as, with the words a
+// guest reads.
+type DietaryTag struct {
+	Code  string // stored and served: "gluten_free"
+	Label string // shown: "Gluten-free"
+}
+
+// DietaryTags is every dietary tag, in the order items list them.
+var DietaryTags = []DietaryTag{
+	{"vegetarian", "Vegetarian"},
+	{"vegan", "Vegan"},
+	{"gluten_free", "Gluten-free"},
+	{"dairy_free", "Dairy-free"},
+	{"nut_free", "Nut-free"},
+	{"spicy", "Spicy"},
+}
+
+// DietaryLabel is the label of a dietary tag code ("" if unknown).
+func DietaryLabel(code string) string {
+	for _, t := range DietaryTags {
+		if t.Code == code {
+			return t.Label
+		}
+	}
+	return ""
+}
+
+// NormalizeDietary puts dietary tag codes in DietaryTags' order without
+// repeats; bad is the first unknown code ("" when all are known).
+func NormalizeDietary(codes []string) (out []string, bad string) {
+	seen := map[string]bool{}
+	for _, c := range codes {
+		if DietaryLabel(c) == "" {
+			return nil, c
+		}
+		seen[c] = true
+	}
+	out = []string{}
+	for _, t := range DietaryTags {
+		if seen[t.Code] {
+			out = append(out, t.Code)
+		}
+	}
+	return out, ""
+}

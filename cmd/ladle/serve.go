@@ -120,8 +120,23 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	authMgr := auth.New(store, auth.WithLogger(log), auth.WithSecureCookies(strings.HasPrefix(cfg.PublicURL, "https://")),
 		auth.WithSecret(secret), auth.WithTrustedProxies(proxies))
+	// The blob store (item photos) is for the roles that serve HTTP.
+	var blobs blob.Store
+	if cfg.Role != "worker" {
+		blobURL, err := cfg.blobURL()
+		if err != nil {
+			return err
+		}
+		if blobs, err = blob.Open(ctx, blobURL, cfg.getenv); err != nil {
+			return fmt.Errorf("blob store: %w", err)
+		}
+	}
 	if cfg.Demo {
-		created, err := demo.Seed(ctx, store, authMgr.HashPassword)
+		var opts []demo.Option
+		if blobs != nil {
+			opts = append(opts, demo.WithPhotos(blobs))
+		}
+		created, err := demo.Seed(ctx, store, authMgr.HashPassword, opts...)
 		if err != nil {
 			return err
 		}
@@ -199,14 +214,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	reg.MustRegister(authMgr) // sign-in hash slots and refusals
 
 	if cfg.Role != "worker" {
-		blobURL, err := cfg.blobURL()
-		if err != nil {
-			return err
-		}
-		blobs, err := blob.Open(ctx, blobURL, cfg.getenv)
-		if err != nil {
-			return fmt.Errorf("blob store: %w", err)
-		}
 		imageURL := imaging.URLFunc(cfg.CDNURL)
 		menus, err := newMenuCache(ctx, cfg, store, imageURL, reg, log)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/blob"
 )
 
 // Slug is the demo restaurant's URL name.
@@ -23,12 +24,27 @@ const (
 	CouponCode    = "WELCOME10"
 )
 
+// Option changes how Seed seeds.
+type Option func(*options)
+
+type options struct {
+	photos blob.Store
+}
+
+// WithPhotos gives the demo items photos, drawn at seed time and stored in
+// blobs (photos.go).
+func WithPhotos(blobs blob.Store) Option { return func(o *options) { o.photos = blobs } }
+
 // Hasher hashes a staff password (internal/auth's argon2id in production).
 type Hasher func(password string) (string, error)
 
 // Seed creates the demo restaurant unless it exists. It reports whether it
 // created anything.
-func Seed(ctx context.Context, s ladle.Store, hash Hasher) (created bool, err error) {
+func Seed(ctx context.Context, s ladle.Store, hash Hasher, opts ...Option) (created bool, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if _, err := s.RestaurantBySlug(ctx, Slug); err == nil {
 		return false, nil
 	} else if ladle.ErrorKind(err) != ladle.KindNotFound {
@@ -67,32 +83,36 @@ func Seed(ctx context.Context, s ladle.Store, hash Hasher) (created bool, err er
 		price      ladle.Money
 		soldOut    bool
 		groups     []int64
+		dietary    []string
 	}
+	const (
+		veg, vegan, gf, df, spicy = "vegetarian", "vegan", "gluten_free", "dairy_free", "spicy"
+	)
 	menu := []struct {
 		name  string
 		items []item
 	}{
 		{"Soups", []item{
-			{"Tomato Basil", "Roasted tomatoes, basil, a swirl of cream.", 650, false, []int64{size, bread, toppings}},
-			{"Chicken Noodle", "Slow-simmered broth, hand-cut noodles, carrots, celery.", 750, false, []int64{size, bread}},
-			{"Miso Ramen", "White miso broth, ramen noodles, corn, scallions, nori.", 1150, false, []int64{protein, toppings}},
-			{"Lobster Bisque", "Rich and silky, finished with sherry. Today's batch is gone.", 1400, true, []int64{size, bread}},
-			{"Lentil & Spinach", "Red lentils, cumin, lemon. Vegan.", 600, false, []int64{size, bread, toppings}},
+			{"Tomato Basil", "Roasted tomatoes, basil, a swirl of cream.", 650, false, []int64{size, bread, toppings}, []string{veg, gf}},
+			{"Chicken Noodle", "Slow-simmered broth, hand-cut noodles, carrots, celery.", 750, false, []int64{size, bread}, []string{df}},
+			{"Miso Ramen", "White miso broth, ramen noodles, corn, scallions, nori, a kick of chili.", 1150, false, []int64{protein, toppings}, []string{veg, spicy}},
+			{"Lobster Bisque", "Rich and silky, finished with sherry. Today's batch is gone.", 1400, true, []int64{size, bread}, []string{gf}},
+			{"Lentil & Spinach", "Red lentils, cumin, lemon.", 600, false, []int64{size, bread, toppings}, []string{vegan, gf, df}},
 		}},
 		{"Bowls", []item{
-			{"Harvest Grain Bowl", "Farro, roasted squash, kale, tahini dressing.", 1250, false, []int64{protein}},
-			{"Pho Bowl", "Beef broth with star anise, rice noodles, herbs, lime.", 1300, false, []int64{protein}},
+			{"Harvest Grain Bowl", "Farro, roasted squash, kale, tahini dressing.", 1250, false, []int64{protein}, []string{vegan, df}},
+			{"Pho Bowl", "Beef broth with star anise, rice noodles, herbs, lime.", 1300, false, []int64{protein}, []string{gf, df}},
 		}},
 		{"Sides", []item{
-			{"Grilled Cheese", "Sourdough, aged cheddar, butter.", 700, false, nil},
-			{"Garlic Focaccia", "Baked this morning.", 450, false, nil},
+			{"Grilled Cheese", "Sourdough, aged cheddar, butter.", 700, false, nil, []string{veg}},
+			{"Garlic Focaccia", "Baked this morning with olive oil, garlic and rosemary.", 450, false, nil, []string{vegan}},
 		}},
 		{"Drinks", []item{
-			{"Lemonade", "Fresh-squeezed.", 350, false, []int64{drinkSize}},
-			{"Iced Tea", "Unsweetened black tea.", 300, false, []int64{drinkSize}},
+			{"Lemonade", "Fresh-squeezed, lightly sweet.", 350, false, []int64{drinkSize}, []string{vegan, gf}},
+			{"Iced Tea", "Unsweetened black tea, lemon on the side.", 300, false, []int64{drinkSize}, []string{vegan, gf}},
 		}},
 		{"Desserts", []item{
-			{"Chocolate Pot de Crème", "Dark chocolate custard.", 550, false, nil},
+			{"Chocolate Pot de Crème", "Dark chocolate custard, whipped cream, a raspberry.", 550, false, nil, []string{veg, gf}},
 		}},
 	}
 	for ci, c := range menu {
@@ -102,7 +122,12 @@ func Seed(ctx context.Context, s ladle.Store, hash Hasher) (created bool, err er
 		}
 		for ii, it := range c.items {
 			row := &ladle.Item{RestaurantID: r.ID, CategoryID: cat.ID, Name: it.name, Description: it.desc,
-				Price: it.price, Available: !it.soldOut, Position: ii}
+				Price: it.price, Available: !it.soldOut, Position: ii, Dietary: it.dietary}
+			if o.photos != nil {
+				if row.ImageKey, err = savePhoto(ctx, o.photos, it.name, uint64(ci*100+ii)); err != nil {
+					return false, err
+				}
+			}
 			if err := s.CreateItem(ctx, row); err != nil {
 				return false, fmt.Errorf("demo: item: %w", err)
 			}

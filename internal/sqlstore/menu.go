@@ -146,11 +146,19 @@ func closeRows(rows *sql.Rows) error {
 	return errors.Join(err, rows.Close())
 }
 
-const itemColumns = `id, restaurant_id, category_id, name, description, price, available, image_key, position, version`
+const itemColumns = `id, restaurant_id, category_id, name, description, price, available, image_key, position, version, dietary`
 
 func scanItem(row interface{ Scan(...any) error }, it *ladle.Item) error {
-	return row.Scan(&it.ID, &it.RestaurantID, &it.CategoryID, &it.Name, &it.Description, &it.Price,
-		&it.Available, &it.ImageKey, &it.Position, &it.Version)
+	var dietary string
+	if err := row.Scan(&it.ID, &it.RestaurantID, &it.CategoryID, &it.Name, &it.Description, &it.Price,
+		&it.Available, &it.ImageKey, &it.Position, &it.Version, &dietary); err != nil {
+		return err
+	}
+	it.Dietary = []string{}
+	if dietary != "" {
+		it.Dietary = strings.Split(dietary, ",")
+	}
+	return nil
 }
 
 // MenuVersion implements ladle.MenuStore.
@@ -264,6 +272,11 @@ func validateItem(it *ladle.Item) error {
 	if msg := ladle.CheckText(it.Description, MenuDescriptionText); msg != "" {
 		return invalid("description", msg)
 	}
+	dietary, bad := ladle.NormalizeDietary(it.Dietary)
+	if bad != "" {
+		return invalid("dietary", "has an unknown tag "+strconv.Quote(bad))
+	}
+	it.Dietary = dietary
 	return requirePrice("price", it.Price)
 }
 
@@ -283,9 +296,10 @@ func (s *Store) CreateItem(ctx context.Context, it *ladle.Item) error {
 		if err := categoryExists(ctx, tx, it.RestaurantID, it.CategoryID); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO items (restaurant_id, category_id, name, description, price, available, image_key, position)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			it.RestaurantID, it.CategoryID, it.Name, it.Description, int64(it.Price), it.Available, it.ImageKey, it.Position).Scan(&it.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO items (restaurant_id, category_id, name, description, price, available, image_key, position, dietary)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			it.RestaurantID, it.CategoryID, it.Name, it.Description, int64(it.Price), it.Available, it.ImageKey, it.Position,
+			strings.Join(it.Dietary, ",")).Scan(&it.ID)
 	}, func() { it.Version = 1 })
 }
 
@@ -299,10 +313,10 @@ func (s *Store) UpdateItem(ctx context.Context, it *ladle.Item) error {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE items SET category_id = $3, name = $4, description = $5, price = $6,
-			available = $7, image_key = $8, position = $9, version = version + 1
+			available = $7, image_key = $8, position = $9, dietary = $11, version = version + 1
 			WHERE id = $1 AND restaurant_id = $2 AND version = $10`,
 			it.ID, it.RestaurantID, it.CategoryID, it.Name, it.Description, int64(it.Price), it.Available, it.ImageKey,
-			it.Position, it.Version)
+			it.Position, it.Version, strings.Join(it.Dietary, ","))
 		return itemVersionMatched(ctx, tx, res, err, it.RestaurantID, it.ID, it.Version)
 	}, func() { it.Version++ })
 }

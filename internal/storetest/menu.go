@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"sync"
 	"testing"
 
@@ -216,8 +217,11 @@ func testItems(t *testing.T, e *env) {
 	s, f := e.seed()
 	rid := f.Restaurant.ID
 	it := &ladle.Item{RestaurantID: rid, CategoryID: f.Sides.ID, Name: "Onion rings", Description: "Crispy",
-		Price: 450, Available: true, ImageKey: "images/rings.jpg", Position: 5}
+		Price: 450, Available: true, ImageKey: "images/rings.jpg", Position: 5, Dietary: []string{"spicy", "vegan", "vegan"}}
 	ok(t, s.CreateItem(ctx, it))
+	if want := []string{"vegan", "spicy"}; !slices.Equal(it.Dietary, want) {
+		t.Fatalf("dietary tags after create %q, want them in DietaryTags' order without repeats %q", it.Dietary, want)
+	}
 	if it.ID == 0 {
 		t.Fatal("CreateItem did not set ID")
 	}
@@ -230,13 +234,24 @@ func testItems(t *testing.T, e *env) {
 			t.Fatalf("item %d not on the menu", want.ID)
 		}
 		if got.CategoryID != want.CategoryID || got.Name != want.Name || got.Description != want.Description ||
-			got.Price != want.Price || got.Available != want.Available || got.ImageKey != want.ImageKey || got.Position != want.Position {
+			got.Price != want.Price || got.Available != want.Available || got.ImageKey != want.ImageKey || got.Position != want.Position ||
+			!slices.Equal(got.Dietary, want.Dietary) {
 			t.Fatalf("item = %+v, want %+v", got, want)
 		}
 	}
 	check(*it)
 	it.CategoryID, it.Name, it.Description, it.Price, it.ImageKey, it.Position = f.Mains.ID, "Rings", "", 475, "", 2
 	it.Available = false
+	it.Dietary = []string{"gluten_free"}
+	ok(t, s.UpdateItem(ctx, it))
+	check(*it)
+	// An unknown dietary tag is refused, and nothing of the edit is written.
+	bad := *it
+	bad.Name, bad.Dietary = "Rings (keto)", []string{"vegan", "keto"}
+	wantCode(t, s.UpdateItem(ctx, &bad), ladle.CodeValidation)
+	wantCode(t, s.CreateItem(ctx, &ladle.Item{RestaurantID: rid, CategoryID: f.Sides.ID, Name: "Keto", Price: 1, Dietary: []string{"Vegan"}}), ladle.CodeValidation)
+	check(*it)
+	it.Dietary = []string{}
 	ok(t, s.UpdateItem(ctx, it))
 	check(*it)
 	ok(t, s.SetItemAvailable(ctx, rid, it.ID, true))

@@ -143,8 +143,11 @@ func (s *server) handleMailboxHTML(w http.ResponseWriter, r *http.Request, st *s
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	// Replaces the site-wide policy: emails carry inline styles, and this
-	// page is meant to be framed by the message page.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; frame-ancestors 'self'; sandbox")
+	// page is meant to be framed by the message page. The sandbox keeps the
+	// origin (allow-same-origin) so the message page can size the frame to
+	// the whole email; scripts, forms, popups and navigating the page
+	// stay off, and default-src 'none' refuses scripts a second time.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; frame-ancestors 'self'; sandbox allow-same-origin")
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	_, _ = w.Write([]byte(e.HTML))
 }

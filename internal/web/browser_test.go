@@ -129,12 +129,16 @@ func TestBrowserCheckoutIsOneOrder(t *testing.T) {
 		t.Helper()
 		run(t, ctx,
 			chromedp.Navigate(menuURL),
-			chromedp.WaitVisible(chromedp.CSS(burgerForm)),
+			// Burger has options: they open in the item dialog.
+			chromedp.WaitVisible(chromedp.CSS(`[data-open-item="`+itoa(f.Burger.ID)+`"]`)),
+			chromedp.Click(chromedp.CSS(`[data-open-item="`+itoa(f.Burger.ID)+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#item-dialog `+burgerForm)),
 			// Burger: Large, with cheese, two of them.
 			chromedp.Click(chromedp.CSS(burgerForm+` input[value="`+itoa(f.Large.ID)+`"]`)),
 			chromedp.Click(chromedp.CSS(burgerForm+` input[value="`+itoa(f.Cheese.ID)+`"]`)),
 			chromedp.SetValue(chromedp.CSS(burgerForm+` input[name="quantity"]`), "2"),
 			chromedp.Click(chromedp.CSS(burgerForm+` button[type="submit"]`)),
+			chromedp.WaitNotVisible(chromedp.CSS(`#item-dialog`)),
 			// Fries, one.
 			chromedp.Click(chromedp.CSS(`form[data-item-id="`+itoa(f.Fries.ID)+`"] button[type="submit"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-cart-totals]`)),
@@ -289,7 +293,7 @@ func TestBrowserStaffBoard(t *testing.T) {
 	run(t, ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 		chromedp.Navigate(e.srv.URL+"/r/"+e.fx.Restaurant.Slug),
-		chromedp.WaitVisible(chromedp.CSS(`form.add-form`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[data-item-id="`+itoa(e.fx.Fries.ID)+`"]`)),
 		chromedp.Click(chromedp.CSS(`form[data-item-id="`+itoa(e.fx.Fries.ID)+`"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-cart-bar]`)),
 	)

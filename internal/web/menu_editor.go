@@ -66,6 +66,12 @@ type menuEditorPage struct {
 	Saved      bool
 	Error      string
 	Uploads    bool // image upload is configured
+	// NewItem is what was typed in a category's "new item" form that was
+	// refused, shown again in that form.
+	NewItem struct {
+		CategoryID  int64
+		Name, Price string
+	}
 }
 
 // itemEditorPage edits one item.
@@ -82,6 +88,7 @@ type itemForm struct {
 	Name, Description, Price string
 	CategoryID               int64
 	Available                bool
+	Dietary                  map[string]bool // tag code → ticked
 	// Version is the item version the form edits. After a conflict it is
 	// the current one: the message says someone else saved meanwhile, and
 	// saving again replaces their change knowingly.
@@ -190,7 +197,7 @@ func (s *server) renderItemEditor(w http.ResponseWriter, r *http.Request, st *st
 	p.Error = msg
 	ip := itemEditorPage{menuEditorPage: p, Item: it, Attached: map[int64]bool{},
 		Form: itemForm{Name: it.Name, Description: it.Description, Price: p.Amount(it.Price),
-			CategoryID: it.CategoryID, Available: it.Available, Version: it.Version}}
+			CategoryID: it.CategoryID, Available: it.Available, Version: it.Version, Dietary: tickSet(it.Dietary)}}
 	for _, g := range it.ModifierGroups {
 		ip.Attached[g.ID] = true
 	}
@@ -199,6 +206,7 @@ func (s *server) renderItemEditor(w http.ResponseWriter, r *http.Request, st *st
 		f := r.PostForm
 		ip.Form.Name, ip.Form.Description, ip.Form.Price = f.Get("name"), f.Get("description"), f.Get("price")
 		ip.Form.Available = f.Get("available") != ""
+		ip.Form.Dietary = tickSet(f["dietary"])
 		if c, err := strconv.ParseInt(f.Get("category_id"), 10, 64); err == nil {
 			ip.Form.CategoryID = c
 		}
@@ -213,6 +221,15 @@ func (s *server) renderItemEditor(w http.ResponseWriter, r *http.Request, st *st
 		}
 	}
 	s.render(w, r, status, "admin_menu_item.html", ip)
+}
+
+// tickSet is a set of strings, for the ticked boxes of a form.
+func tickSet(vs []string) map[string]bool {
+	m := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		m[v] = true
+	}
+	return m
 }
 
 // editFunc performs one edit of the restaurant's menu with the posted form
@@ -299,6 +316,10 @@ func (s *server) menuFail(w http.ResponseWriter, r *http.Request, st *staffView,
 		return
 	}
 	p.Error = msg
+	if r.URL.Path == menuURL(st.Restaurant.ID)+"/items" {
+		p.NewItem.CategoryID, _ = strconv.ParseInt(r.PostForm.Get("category_id"), 10, 64)
+		p.NewItem.Name, p.NewItem.Price = r.PostForm.Get("name"), r.PostForm.Get("price")
+	}
 	s.render(w, r, status, "admin_menu.html", p)
 }
 

@@ -316,6 +316,10 @@ func (s *server) itemUpdate(ctx context.Context, st *staffView, id int64, f url.
 		return "", err
 	}
 	it.Available = f.Get("available") != ""
+	it.Dietary = f["dietary"] // the store checks each tag
+	if it.Dietary == nil {
+		it.Dietary = []string{}
+	}
 	catID, err := formID(f, "category_id")
 	if err != nil {
 		return "", err

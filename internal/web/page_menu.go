@@ -13,6 +13,28 @@ type menuPage struct {
 	Restaurant *ladle.Restaurant
 	Menu       *ladle.Menu
 	Data       clientMenu
+	// Dietary is the dietary tags some item on this menu has: the filter
+	// offers only those.
+	Dietary []ladle.DietaryTag
+}
+
+// menuDietary is the dietary tags used on m, in ladle.DietaryTags' order.
+func menuDietary(m *ladle.Menu) []ladle.DietaryTag {
+	used := map[string]bool{}
+	for _, c := range m.Categories {
+		for _, it := range c.Items {
+			for _, d := range it.Dietary {
+				used[d] = true
+			}
+		}
+	}
+	var out []ladle.DietaryTag
+	for _, t := range ladle.DietaryTags {
+		if used[t.Code] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // clientMenu is the menu as the cart's JS needs it (prices, modifiers,
@@ -88,6 +110,6 @@ func (s *server) handleMenu(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", string(httpcache.MenuPolicy))
 	s.render(w, r, http.StatusOK, "menu.html", menuPage{
 		page:       page{Title: rest.Name},
-		Restaurant: rest, Menu: menu, Data: newClientMenu(rest, menu),
+		Restaurant: rest, Menu: menu, Data: newClientMenu(rest, menu), Dietary: menuDietary(menu),
 	})
 }

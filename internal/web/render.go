@@ -22,8 +22,10 @@ type page struct {
 	Title string
 	// Staff is set on staff pages: the layout then shows the staff header.
 	Staff *staffView
-	// Refresh reloads the page after that many seconds (0: never); a plain
-	// meta refresh keeps the order status page current without JS.
+	// Refresh reloads the page after that many seconds (0: never): a meta
+	// refresh inside <noscript> without JS, app.js's timer (paused while
+	// the live stream is on) with it, so screen readers are not
+	// interrupted by a page that reloads under them.
 	Refresh int
 }
 
@@ -38,7 +40,15 @@ func (s *server) parseTemplates() map[string]*template.Template {
 		"actionLabel": actionLabel,
 		"groupHint":   groupHint,
 		"clock":       clockTime,
-		"single":      func(g ladle.ModifierGroup) bool { return g.Max == 1 },
+		"fullTime":    fullTime,
+		"dietaryTags": func() []ladle.DietaryTag { return ladle.DietaryTags },
+		"dietary":     ladle.DietaryLabel,
+		"join":        strings.Join,
+		// phone writes a stored number for display, in national form when
+		// it is in the restaurant's country.
+		"phone":   func(p string, r *ladle.Restaurant) string { return formatPhone(p, callingCode(r.Phone)) },
+		"compact": compactPhone,
+		"single":  func(g ladle.ModifierGroup) bool { return g.Max == 1 },
 		"nextStatuses": func(st ladle.OrderStatus) []ladle.OrderStatus {
 			var out []ladle.OrderStatus
 			for _, n := range ladle.NextStatuses(st) {
@@ -222,6 +232,12 @@ func clockTime(t time.Time, loc *time.Location, now time.Time) string {
 		return "tomorrow " + lt.Format("3:04 PM")
 	}
 	return lt.Format("Mon Jan 2, 3:04 PM")
+}
+
+// fullTime is a date and time with its zone, for records (an email sent):
+// "Tue, Dec 1, 2026 at 3:04 PM EST".
+func fullTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("Mon, Jan 2, 2006 at 3:04 PM MST")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

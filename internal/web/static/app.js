@@ -283,17 +283,195 @@
         saveCart(slug, cart);
         form.elements.quantity.value = '1';
         var btn = form.querySelector('button[type=submit]');
+        var label = btn.innerHTML;
         btn.textContent = 'Added ✓';
         btn.classList.add('added');
-        setTimeout(function () { btn.textContent = 'Add to cart'; btn.classList.remove('added'); }, 1200);
+        setTimeout(function () { btn.innerHTML = label; btn.classList.remove('added'); }, 1200);
         refresh();
+        var r = resolve(menu, line);
+        announce(qty + ' × ' + (r ? r.name : 'item') + ' added. ' + cartCount(loadCart(slug)) + ' in your order.');
+        if (dialog) dialog.done(form);
       });
     });
+
+    var dialog = initItemDialog();
+    initMenuTools();
+    initCategoryNav();
 
     window.addEventListener('storage', function (ev) {
       if (ev.key === cartKey(slug)) refresh();
     });
     refresh();
+  }
+
+  // announce says something to screen readers through the page's status
+  // region (the cart's changes, the filter's result).
+  function announce(text) {
+    var st = document.querySelector('[data-cart-status]');
+    if (!st) return;
+    st.textContent = '';
+    setTimeout(function () { st.textContent = text; }, 50);
+  }
+
+  // initItemDialog: an item with options shows a "Choose" button; its
+  // options form opens in one modal <dialog> (the browser traps focus in
+  // it and closes it on Escape). The form itself moves into the dialog and
+  // back, so its handlers and what was chosen stay. Without JS, or
+  // without <dialog>, the forms stay inline under each item.
+  function initItemDialog() {
+    var dialog = document.querySelector('[data-item-dialog]');
+    if (!dialog || typeof dialog.showModal !== 'function') return null;
+    var body = dialog.querySelector('[data-dialog-body]');
+    var media = dialog.querySelector('[data-dialog-media]');
+    var title = dialog.querySelector('[data-dialog-title]');
+    var desc = dialog.querySelector('[data-dialog-desc]');
+    var current = null; // {form, placeholder, opener}
+
+    document.querySelectorAll('[data-open-item]').forEach(function (btn) {
+      var item = btn.closest('[data-item]');
+      var form = item.querySelector('form.add-form');
+      if (!form) return;
+      form.hidden = true;
+      btn.hidden = false;
+      btn.addEventListener('click', function () { open(btn, item, form); });
+    });
+
+    function open(btn, item, form) {
+      if (current) return;
+      var placeholder = document.createComment('options form');
+      form.parentNode.insertBefore(placeholder, form);
+      current = { form: form, placeholder: placeholder, opener: btn };
+      title.textContent = item.querySelector('.item-name').textContent;
+      var d = item.querySelector('.desc');
+      desc.textContent = d ? d.textContent : '';
+      desc.hidden = !d;
+      media.textContent = '';
+      var img = item.querySelector('.item-img');
+      if (img) {
+        var copy = img.cloneNode();
+        copy.removeAttribute('loading');
+        media.appendChild(copy);
+      }
+      media.hidden = !img;
+      var price = item.querySelector('.price');
+      if (price) title.appendChild(el('span', 'price', price.textContent));
+      form.hidden = false;
+      var err = form.querySelector('.form-error');
+      if (err) err.hidden = true;
+      body.appendChild(form);
+      dialog.showModal();
+      dialog.scrollTop = 0;
+      var first = form.querySelector('input:checked, input:not([type=hidden])');
+      if (first) first.focus();
+    }
+
+    dialog.addEventListener('close', function () {
+      if (!current) return;
+      var c = current;
+      current = null;
+      c.form.hidden = true;
+      c.placeholder.parentNode.replaceChild(c.form, c.placeholder);
+      c.opener.focus();
+    });
+    dialog.querySelector('[data-dialog-close]').addEventListener('click', function () { dialog.close(); });
+    // A click on the backdrop (outside the dialog's box) closes it.
+    dialog.addEventListener('click', function (ev) {
+      if (ev.target !== dialog) return;
+      var r = dialog.getBoundingClientRect();
+      if (ev.clientX < r.left || ev.clientX > r.right || ev.clientY < r.top || ev.clientY > r.bottom) dialog.close();
+    });
+    return {
+      done: function (form) {
+        if (current && current.form === form) setTimeout(function () { dialog.close(); }, 350);
+      }
+    };
+  }
+
+  // initMenuTools: search by name, description and label, and dietary
+  // filters (an item shows when it has every filter pressed). Sections
+  // with nothing left hide, and so do their links in the section nav.
+  function initMenuTools() {
+    var tools = document.querySelector('[data-menu-tools]');
+    if (!tools) return;
+    tools.hidden = false;
+    var search = tools.querySelector('[data-menu-search]');
+    var chips = Array.prototype.slice.call(tools.querySelectorAll('[data-diet]'));
+    var status = tools.querySelector('[data-filter-status]');
+    var noMatch = document.querySelector('[data-no-match]');
+    var fold = function (t) { return t.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase(); };
+    var items = Array.prototype.map.call(document.querySelectorAll('[data-item]'), function (li) {
+      return { el: li, text: fold(li.textContent.replace(/\s+/g, ' ')), tags: (li.dataset.dietary || '').split(' ') };
+    });
+    var timer = 0;
+    function apply() {
+      var words = fold(search.value).split(/\s+/).filter(Boolean);
+      var need = chips.filter(function (c) { return c.getAttribute('aria-pressed') === 'true'; }).map(function (c) { return c.dataset.diet; });
+      var shown = 0;
+      items.forEach(function (it) {
+        var ok = words.every(function (w) { return it.text.indexOf(w) >= 0; }) &&
+          need.every(function (n) { return it.tags.indexOf(n) >= 0; });
+        it.el.hidden = !ok;
+        if (ok) shown++;
+      });
+      document.querySelectorAll('[data-category]').forEach(function (sec) {
+        sec.hidden = !sec.querySelector('[data-item]:not([hidden])');
+        var link = document.querySelector('[data-nav-for="' + sec.id + '"]');
+        if (link) link.hidden = sec.hidden;
+      });
+      var filtering = words.length > 0 || need.length > 0;
+      noMatch.hidden = !filtering || shown > 0;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        status.textContent = filtering ? (shown === 1 ? '1 dish matches.' : shown + ' dishes match.') : '';
+      }, 400);
+      window.dispatchEvent(new Event('scroll'));
+    }
+    search.addEventListener('input', apply);
+    chips.forEach(function (c) {
+      c.addEventListener('click', function () {
+        c.setAttribute('aria-pressed', c.getAttribute('aria-pressed') === 'true' ? 'false' : 'true');
+        apply();
+      });
+    });
+    document.querySelector('[data-clear-filters]').addEventListener('click', function () {
+      search.value = '';
+      chips.forEach(function (c) { c.setAttribute('aria-pressed', 'false'); });
+      apply();
+      search.focus();
+    });
+  }
+
+  // initCategoryNav marks the section being read in the section nav
+  // (aria-current) and keeps its link in view as the page scrolls.
+  function initCategoryNav() {
+    var nav = document.querySelector('[data-category-nav]');
+    if (!nav) return;
+    var links = Array.prototype.slice.call(nav.querySelectorAll('a'));
+    var sections = links.map(function (a) { return document.getElementById(a.dataset.navFor); });
+    var active = null, queued = false;
+    function update() {
+      queued = false;
+      var line = nav.getBoundingClientRect().bottom + 16;
+      var cur = null;
+      sections.forEach(function (s, i) {
+        if (s && !s.hidden && s.getBoundingClientRect().top <= line) cur = links[i];
+      });
+      if (!cur) cur = links.filter(function (a) { return !a.hidden; })[0] || null;
+      if (cur === active) return;
+      if (active) active.removeAttribute('aria-current');
+      active = cur;
+      if (!cur) return;
+      cur.setAttribute('aria-current', 'true');
+      var left = cur.offsetLeft - (nav.clientWidth - cur.offsetWidth) / 2;
+      if (nav.scrollTo) nav.scrollTo({ left: Math.max(0, left), behavior: 'smooth' });
+    }
+    window.addEventListener('scroll', function () {
+      if (!queued) {
+        queued = true;
+        requestAnimationFrame(update);
+      }
+    }, { passive: true });
+    update();
   }
 
   // ---- checkout ----------------------------------------------------------------
@@ -369,7 +547,11 @@
     var applyBtn = form.querySelector('[data-apply-coupon]');
     if (applyBtn) applyBtn.hidden = true; // the live quote does its work
     if (quoteNote) quoteNote.textContent = '';
-    function setAmount(sel, v) { summary.querySelector(sel).textContent = formatMoney(v, menu.currency); }
+    // The total also shows beside "Place order" (.submit-total).
+    function setAmount(sel, v) {
+      var where = sel === '[data-cart-total]' ? document : summary;
+      where.querySelectorAll(sel).forEach(function (e) { e.textContent = formatMoney(v, menu.currency); });
+    }
 
     // totals shows what the page can work out alone at once (no coupon),
     // then asks the server for the exact quote (quote below).
@@ -381,6 +563,8 @@
       setAmount('[data-cart-tax]', tax);
       setAmount('[data-cart-tip]', tip);
       setAmount('[data-cart-total]', subtotal + tax + tip);
+      var beside = form.querySelector('.submit-total');
+      if (beside) beside.hidden = cart.length === 0;
       placeBtn.disabled = cart.length === 0;
       quote();
       return subtotal;
@@ -559,6 +743,13 @@
   // ---- order status page -----------------------------------------------------------
 
   function initOrder(root) {
+    // Keep the status current when the live stream (live.js) is not on.
+    var secs = Number(root.dataset.refresh);
+    if (secs > 0) {
+      setInterval(function () {
+        if (!document.hidden && document.body.dataset.live !== 'on') location.reload();
+      }, secs * 1000);
+    }
     var from = root.dataset.fromCheckout;
     if (!from) return;
     var slug = root.dataset.slug;
@@ -586,7 +777,28 @@
     }, 30000);
   }
 
+  // ---- mailbox message ------------------------------------------------------------------
+
+  // The email's HTML part sits in a sandboxed frame of our own origin (no
+  // scripts run in it): grow the frame to the email's full height so
+  // nothing is cut off, also after its images load.
+  function initMailFrame(frame) {
+    function fit() {
+      var doc = frame.contentDocument;
+      if (!doc || !doc.documentElement) return;
+      frame.style.height = (doc.documentElement.scrollHeight + 2) + 'px';
+    }
+    frame.addEventListener('load', function () {
+      fit();
+      var doc = frame.contentDocument;
+      if (doc) doc.querySelectorAll('img').forEach(function (img) { img.addEventListener('load', fit); });
+    });
+    window.addEventListener('resize', fit);
+    fit();
+  }
+
   function init() {
+    document.documentElement.classList.add('js');
     var m = document.querySelector('[data-menu-page]');
     if (m) initMenu(m);
     var c = document.querySelector('[data-checkout-form]');
@@ -596,6 +808,7 @@
     var o = document.querySelector('[data-order-page]');
     if (o) initOrder(o);
     if (document.querySelector('[data-board]')) initBoard();
+    document.querySelectorAll('[data-mail-frame]').forEach(initMailFrame);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
