@@ -49,13 +49,23 @@ func (s *server) handleOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "order.html", orderPage{
 		RefundPending: pending, RefundFailed: failed,
-		page:         page{Title: "Order #" + itoa(o.Number) + " · " + rest.Name, Refresh: refresh},
+		page:         page{Title: guestOrderTitle(o) + " · " + rest.Name, Refresh: refresh},
 		Restaurant:   rest,
 		Order:        o,
 		Loc:          rest.Location(),
 		Now:          s.Now(),
 		FromCheckout: q.Get("placed") == "1",
 	})
+}
+
+// guestOrderTitle names an order for the guest: its number once it has one
+// (a card order gets it at capture; one still confirming, or declined, has
+// none).
+func guestOrderTitle(o *ladle.Order) string {
+	if o.Number == 0 {
+		return "Your order"
+	}
+	return "Order #" + itoa(o.Number)
 }
 
 // step is one stage of the progress bar on the status page.

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,40 +98,106 @@ func TestScreenshots(t *testing.T) {
 		return l
 	}
 
-	// A lunch rush on the board: one order in each state.
+	// The pictures show a fixed lunchtime today, in the restaurant's zone:
+	// two weeks of orders behind it (history, reports) and a rush on the
+	// board with one order in each state.
+	loc := rest.Location()
+	today := time.Now().In(loc)
+	lunch := time.Date(today.Year(), today.Month(), today.Day(), 12, 40, 0, 0, loc)
+	var dishes []string
+	for _, c := range menu.Categories {
+		for _, it := range c.Items {
+			if it.Available {
+				dishes = append(dishes, it.Name)
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(12, 40))
+	names := []string{"Ana", "Ben", "Chloé", "Dev", "Emma", "Felix", "Grace", "Hiro", "Inés", "Jamal", "Kofi", "Lena", "Mateo", "Nora", "Omar", "Pia"}
+	advance := func(o *ladle.Order, to ...ladle.OrderStatus) {
+		t.Helper()
+		for _, st := range to {
+			reason := ""
+			if st == ladle.StatusCancelled {
+				reason = "We ran out of bisque"
+			}
+			if _, err := e.store.SetOrderStatus(bg, rest.ID, o.ID, st, reason, owner.ID, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	order := func(i int, name, phone string, card bool, coupon string, lines ...ladle.LineRequest) *ladle.Order {
+		t.Helper()
+		req := &ladle.OrderRequest{
+			Customer:    ladle.CustomerInput{Name: name, Email: "guest" + itoa(int64(i)) + "@example.com", Phone: phone},
+			Fulfillment: ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
+			Lines:       lines,
+			Payment:     ladle.PaymentInput{Method: "pay_at_pickup"},
+			CouponCode:  coupon,
+		}
+		if card {
+			req.Payment = ladle.PaymentInput{Method: "card", Token: "tok_visa"}
+		}
+		return e.place(rest, req)
+	}
+	n := 0
+	for d := 13; d >= 1; d-- {
+		day := lunch.AddDate(0, 0, -d)
+		count := 3 + rnd.IntN(5) + 2*(d%2)
+		for k := range count { // from 11:00 to 21:00, in order
+			step := 600 / count
+			e.clock.Set(time.Date(day.Year(), day.Month(), day.Day(), 11, k*step+rnd.IntN(step), 0, 0, loc))
+			var lines []ladle.LineRequest
+			for range 1 + rnd.IntN(3) {
+				it := item(dishes[rnd.IntN(len(dishes))])
+				l := ladle.LineRequest{ItemID: it.ID, Quantity: 1 + rnd.IntN(2)}
+				for _, g := range it.ModifierGroups {
+					if g.Min > 0 {
+						l.ModifierIDs = append(l.ModifierIDs, g.Modifiers[rnd.IntN(len(g.Modifiers))].ID)
+					}
+				}
+				lines = append(lines, l)
+			}
+			coupon := ""
+			if k == 0 && d%3 == 0 { // over the coupon's minimum
+				coupon = demo.CouponCode
+				lines = append(lines, line("Harvest Grain Bowl", 1, -1))
+			}
+			n++
+			o := order(n, names[rnd.IntN(len(names))]+" "+string(rune('A'+rnd.IntN(26)))+".", "", rnd.IntN(2) == 0, coupon, lines...)
+			if d == 5 && k == 1 {
+				advance(o, ladle.StatusCancelled)
+			} else {
+				advance(o, ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady, ladle.StatusCompleted)
+			}
+		}
+	}
 	guests := []struct {
 		name, phone string
 		lines       []ladle.LineRequest
 		to          []ladle.OrderStatus
 	}{
-		{"Maya Chen", "+12125550187", []ladle.LineRequest{line("Tomato Basil", 1, 1, 0), line("Grilled Cheese", 1)}, nil},
-		{"Jonas Weber", "+4915123456789", []ladle.LineRequest{line("Miso Ramen", 2, 2), line("Iced Tea", 2, 0)}, nil},
-		{"Priya Natarajan", "", []ladle.LineRequest{line("Harvest Grain Bowl", 1, 1)}, []ladle.OrderStatus{ladle.StatusAccepted}},
-		{"Tomás Ortega", "+13475550123", []ladle.LineRequest{line("Pho Bowl", 1, 0), line("Lemonade", 1, 1)}, []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing}},
-		{"Aisha Bello", "+12125550142", []ladle.LineRequest{line("Lentil & Spinach", 1, 1, 0), line("Garlic Focaccia", 2)}, []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady}},
 		{"Liam O'Connor", "", []ladle.LineRequest{line("Chocolate Pot de Crème", 2)}, []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady, ladle.StatusCompleted}},
+		{"Aisha Bello", "+12125550142", []ladle.LineRequest{line("Lentil & Spinach", 1, 1, 0), line("Garlic Focaccia", 2)}, []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing, ladle.StatusReady}},
+		{"Tomás Ortega", "+13475550123", []ladle.LineRequest{line("Pho Bowl", 1, 0), line("Lemonade", 1, 1)}, []ladle.OrderStatus{ladle.StatusAccepted, ladle.StatusPreparing}},
+		{"Priya Natarajan", "", []ladle.LineRequest{line("Harvest Grain Bowl", 1, 1)}, []ladle.OrderStatus{ladle.StatusAccepted}},
+		{"Jonas Weber", "+4915123456789", []ladle.LineRequest{line("Miso Ramen", 2, 2), line("Iced Tea", 2, 0)}, nil},
+		{"Maya Chen", "+12125550187", []ladle.LineRequest{line("Tomato Basil", 1, 1, 0), line("Grilled Cheese", 1)}, nil},
 	}
 	var statusPath string
 	for i, g := range guests {
-		req := &ladle.OrderRequest{
-			Customer:    ladle.CustomerInput{Name: g.name, Email: "guest" + itoa(int64(i)) + "@example.com", Phone: g.phone},
-			Fulfillment: ladle.FulfillmentInput{Type: "pickup", Time: "asap"},
-			Lines:       g.lines,
-			Payment:     ladle.PaymentInput{Method: "pay_at_pickup"},
+		e.clock.Set(lunch.Add(time.Duration(i-len(guests)) * 4 * time.Minute))
+		if g.name == "Jonas Weber" {
+			g.lines[0].Note = "Extra napkins, please"
 		}
-		if i == 1 {
-			req.Lines[0].Note = "Extra napkins, please"
-		}
-		o := e.place(rest, req)
-		for _, st := range g.to {
-			if _, err := e.store.SetOrderStatus(bg, rest.ID, o.ID, st, "", owner.ID, e.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if i == 3 {
+		n++
+		o := order(n, g.name, g.phone, i%2 == 0, "", g.lines...)
+		advance(o, g.to...)
+		if g.name == "Tomás Ortega" {
 			statusPath = ordering.StatusURL(o.ID, e.svc.AccessToken(o.ID))
 		}
 	}
+	e.clock.Set(lunch)
 
 	dir := t.TempDir()
 	if *updateScreenshots {
@@ -154,6 +221,8 @@ func TestScreenshots(t *testing.T) {
 		}},
 		{"order-status", srv.URL + statusPath, nil},
 		{"board", srv.URL + "/admin/r/" + itoa(rest.ID) + "/orders", nil},
+		{"history", srv.URL + "/admin/r/" + itoa(rest.ID) + "/history", nil},
+		{"reports", srv.URL + "/admin/r/" + itoa(rest.ID) + "/reports", nil},
 	}
 	staffLogin(t, ctx, e, owner, srv.URL+"/admin/r/"+itoa(rest.ID)+"/orders")
 	run(t, ctx, chromedp.Navigate(store))
@@ -161,7 +230,7 @@ func TestScreenshots(t *testing.T) {
 	for _, vp := range []struct {
 		suffix string
 		w, h   int64
-	}{{"desktop", 1280, 1100}, {"phone", 390, 1500}} {
+	}{{"desktop", 1280, 1400}, {"phone", 390, 1700}} {
 		for _, p := range pages {
 			opts := []chromedp.EmulateViewportOption{}
 			if vp.w < 600 {
@@ -181,6 +250,10 @@ func TestScreenshots(t *testing.T) {
 			}
 			eval[bool](t, ctx, `document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0), true`)
 			checkOverflow(t, ctx, p.name+" "+vp.suffix)
+			// As tall as the page, up to the size's limit.
+			if h := int64(eval[int](t, ctx, `document.documentElement.scrollHeight`)); h < vp.h {
+				run(t, ctx, chromedp.EmulateViewport(vp.w, h, opts...))
+			}
 			shot(t, ctx, filepath.Join(dir, p.name+"-"+vp.suffix+".png"))
 		}
 	}
@@ -205,7 +278,10 @@ func shot(t *testing.T, ctx context.Context, path string) {
 	t.Logf("%s: %d KB", path, len(small)>>10)
 }
 
-// shrinkPNG reduces a screenshot to 256 colours (the most common ones, by
+// paletteSize is how many colours a committed screenshot keeps.
+const paletteSize = 128
+
+// shrinkPNG reduces a screenshot to paletteSize colours (the most common ones, by
 // 5-bit buckets; each pixel takes the nearest) and compresses it hard, so
 // the committed pictures stay small. Pages are mostly flat colour, so
 // little shows; photos get a little posterized.
@@ -247,7 +323,7 @@ func shrinkPNG(raw []byte) ([]byte, error) {
 	}
 	slices.SortFunc(used, func(a, b int) int { return buckets[b].n - buckets[a].n })
 	pal := color.Palette{}
-	for _, k := range used[:min(256, len(used))] {
+	for _, k := range used[:min(paletteSize, len(used))] {
 		bk := buckets[k]
 		pal = append(pal, color.RGBA{uint8(bk.r / bk.n), uint8(bk.g / bk.n), uint8(bk.b / bk.n), 255})
 	}
