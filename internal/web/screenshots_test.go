@@ -278,63 +278,56 @@ func shot(t *testing.T, ctx context.Context, path string) {
 	t.Logf("%s: %d KB", path, len(small)>>10)
 }
 
-// paletteSize is how many colours a committed screenshot keeps.
-const paletteSize = 128
-
-// shrinkPNG reduces a screenshot to paletteSize colours (the most common ones, by
-// 5-bit buckets; each pixel takes the nearest) and compresses it hard, so
-// the committed pictures stay small. Pages are mostly flat colour, so
-// little shows; photos get a little posterized.
+// shrinkPNG reduces a screenshot to 256 colours and compresses it hard, so
+// the committed pictures stay small. The palette is the most common colours
+// by 4-bit buckets (so a few shades of a page's background do not crowd out
+// a photo's greens); each pixel takes the nearest, looked up once per 5-bit
+// bucket. Pages are mostly flat colour, so little shows; photos get a little
+// posterized.
 func shrinkPNG(raw []byte) ([]byte, error) {
 	src, err := png.Decode(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
 	b := src.Bounds()
-	key := func(c color.Color) int {
-		r, g, bb, _ := c.RGBA()
-		return int(r>>11)<<10 | int(g>>11)<<5 | int(bb>>11)
+	rgb := func(x, y int) (int, int, int) {
+		r, g, bb, _ := src.At(x, y).RGBA()
+		return int(r >> 8), int(g >> 8), int(bb >> 8)
 	}
-	type bucket struct {
-		n          int
-		r, g, b    int
-		k          int
-		nearestIdx int
-	}
-	buckets := make([]bucket, 1<<15)
+	type sum struct{ n, r, g, b int }
+	coarse := make([]sum, 1<<12)
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			c := src.At(x, y)
-			r, g, bb, _ := c.RGBA()
-			k := key(c)
-			bk := &buckets[k]
-			bk.n++
-			bk.r += int(r >> 8)
-			bk.g += int(g >> 8)
-			bk.b += int(bb >> 8)
+			r, g, bb := rgb(x, y)
+			c := &coarse[(r>>4)<<8|(g>>4)<<4|bb>>4]
+			c.n, c.r, c.g, c.b = c.n+1, c.r+r, c.g+g, c.b+bb
 		}
 	}
 	var used []int
-	for k := range buckets {
-		if buckets[k].n > 0 {
-			buckets[k].k = k
+	for k := range coarse {
+		if coarse[k].n > 0 {
 			used = append(used, k)
 		}
 	}
-	slices.SortFunc(used, func(a, b int) int { return buckets[b].n - buckets[a].n })
+	slices.SortFunc(used, func(a, b int) int { return coarse[b].n - coarse[a].n })
 	pal := color.Palette{}
-	for _, k := range used[:min(paletteSize, len(used))] {
-		bk := buckets[k]
-		pal = append(pal, color.RGBA{uint8(bk.r / bk.n), uint8(bk.g / bk.n), uint8(bk.b / bk.n), 255})
+	for _, k := range used[:min(256, len(used))] {
+		c := coarse[k]
+		pal = append(pal, color.RGBA{uint8(c.r / c.n), uint8(c.g / c.n), uint8(c.b / c.n), 255})
 	}
-	for _, k := range used {
-		bk := &buckets[k]
-		bk.nearestIdx = pal.Index(color.RGBA{uint8(bk.r / bk.n), uint8(bk.g / bk.n), uint8(bk.b / bk.n), 255})
+	nearest := make([]int16, 1<<15)
+	for i := range nearest {
+		nearest[i] = -1
 	}
 	dst := image.NewPaletted(b, pal)
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			dst.SetColorIndex(x, y, uint8(buckets[key(src.At(x, y))].nearestIdx))
+			r, g, bb := rgb(x, y)
+			k := (r>>3)<<10 | (g>>3)<<5 | bb>>3
+			if nearest[k] < 0 {
+				nearest[k] = int16(pal.Index(color.RGBA{uint8(r), uint8(g), uint8(bb), 255}))
+			}
+			dst.SetColorIndex(x, y, uint8(nearest[k]))
 		}
 	}
 	var out bytes.Buffer
