@@ -21,6 +21,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/blob"
 	"github.com/ladle-dev/ladle/internal/demo"
+	"github.com/ladle-dev/ladle/internal/httpapi"
 	"github.com/ladle-dev/ladle/internal/imaging"
 	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/testenv"
@@ -57,6 +58,7 @@ func TestScreenshots(t *testing.T) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /media/", imaging.Handler(blobs, quiet))
+	httpapi.Register(mux, httpapi.Deps{Store: e.store, Ordering: e.svc, Logger: quiet}) // the checkout's live quote
 	mux.Handle("/", New(deps))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
