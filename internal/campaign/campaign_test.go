@@ -478,6 +478,7 @@ func TestSendsYieldToUrgentWork(t *testing.T) {
 		t.Fatalf("yields %d, waited %v", yields, waited)
 	}
 }
+
 // A campaign scheduled a moment ahead is started by one of two senders
 // (each looks for due campaigns every second) once, and reaches everyone
 // exactly once; it does not start early.
