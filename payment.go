@@ -11,7 +11,7 @@ import (
 // in the database) and Stripe (PaymentIntents, optionally on a restaurant's
 // connected account). Every provider honours an idempotency key.
 //
-// Refunds will be a method of this same interface.
+// Refunds go through ladle.Refunder (refund.go), which both providers implement.
 type PaymentProvider interface {
 	// Name is the provider's name as --payment-provider spells it ("test",
 	// "stripe").

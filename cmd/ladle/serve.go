@@ -79,7 +79,7 @@ func (c *config) payments(store *sqlstore.Store) (ladle.PaymentProvider, []order
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, []ordering.Option{ordering.WithConnect(c.PlatformFeeBP)}, nil
+	return p, []ordering.Option{ordering.WithConnect(c.PlatformFeeBP), ordering.WithRefunder(p)}, nil
 }
 
 func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {

@@ -340,3 +340,55 @@ func TestStripeCharges(t *testing.T) {
 		}
 	})
 }
+
+// TestStripeRefundWebhooks: a refund made in Stripe's dashboard is reported
+// by refund.created, delivered twice, and again inside charge.refunded: the
+// order shows one refund of that amount. A pending refund and one for an
+// intent that is no payment of ours change nothing.
+func TestStripeRefundWebhooks(t *testing.T) {
+	t.Parallel()
+	stripeBackends(t, func(t *testing.T, b *stripeBundle) {
+		ctx := context.Background()
+		orderID, pi, _ := b.place3DS(t, "3ds-refund")
+		b.fake.Authenticate(pi, true)
+		body, sig := b.fake.Event("evt_paid", "payment_intent.succeeded", pi, time.Time{})
+		if r := b.deliver(t, body, sig); r.status != http.StatusOK {
+			t.Fatalf("webhook: %d %s", r.status, r.body)
+		}
+		refund := func(id, status, intent string) map[string]any {
+			return map[string]any{"id": id, "object": "refund", "amount": 500, "currency": "usd",
+				"status": status, "payment_intent": intent, "metadata": map[string]any{}}
+		}
+		for _, ev := range []struct {
+			id, typ string
+			obj     map[string]any
+		}{
+			{"evt_r1", "refund.created", refund("re_dash", "succeeded", pi)},
+			{"evt_r1", "refund.created", refund("re_dash", "succeeded", pi)}, // redelivered
+			{"evt_r2", "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "payment_intent": pi,
+				"amount_refunded": 500, "refunds": map[string]any{"object": "list", "data": []any{refund("re_dash", "succeeded", pi)}}}},
+			{"evt_r3", "refund.created", refund("re_wait", "pending", pi)},
+			{"evt_r4", "refund.created", refund("re_other", "succeeded", "pi_not_ours")},
+		} {
+			body, sig := stripefake.SignedEvent(ev.id, ev.typ, ev.obj, time.Time{})
+			if r := b.deliver(t, body, sig); r.status != http.StatusOK {
+				t.Fatalf("%s %s: %d %s", ev.id, ev.typ, r.status, r.body)
+			}
+		}
+		o, err := b.st.Order(ctx, orderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refunds, totals, err := b.st.Refunds(ctx, o.RestaurantID, orderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(refunds) != 1 || refunds[0].ProviderRefundID != "re_dash" || refunds[0].Amount != 500 ||
+			refunds[0].Status != ladle.RefundSucceeded || refunds[0].Source != ladle.RefundSourceProvider {
+			t.Fatalf("refunds %+v", refunds)
+		}
+		if totals.Refunded != 500 {
+			t.Fatalf("totals %+v, want 500 refunded", totals)
+		}
+	})
+}

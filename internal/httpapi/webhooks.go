@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v82"
@@ -47,6 +48,10 @@ var stripeEventHandlers = map[stripe.EventType]stripeEventHandler{
 	stripe.EventTypePaymentIntentPaymentFailed: onPaymentIntent,
 	stripe.EventTypePaymentIntentCanceled:      onPaymentIntent,
 	stripe.EventTypeChargeDisputeCreated:       onDisputeCreated,
+	stripe.EventTypeChargeRefunded:             onChargeRefunded,
+	stripe.EventTypeChargeRefundUpdated:        onRefund,
+	stripe.EventTypeRefundCreated:              onRefund,
+	stripe.EventTypeRefundUpdated:              onRefund,
 }
 
 func handleStripeWebhook(d Deps) http.Handler {
@@ -133,6 +138,59 @@ func onDisputeCreated(ctx context.Context, d Deps, ev *stripe.Event) error {
 	_, _, err := d.Store.DisputePayment(ctx, dp.PaymentIntent.ID, string(dp.Reason), time.Now())
 	if ladle.ErrorCode(err) == ladle.CodeNotFound {
 		return nil
+	}
+	return err
+}
+
+// onChargeRefunded records the charge's refunds that Ladle does not know
+// (made in Stripe's dashboard) and settles Ladle's own pending ones. The
+// charge carries its refunds where the account's API version includes them;
+// refund.created / charge.refund.updated carry each refund on its own, so
+// either event type alone is enough, and both together record each refund
+// once (RecordProviderRefund is keyed by Stripe's refund id).
+func onChargeRefunded(ctx context.Context, d Deps, ev *stripe.Event) error {
+	var ch stripe.Charge
+	if err := json.Unmarshal(ev.Data.Raw, &ch); err != nil {
+		return ladle.Errorf(ladle.KindInvalid, ladle.CodeInvalidJSON, "the event's charge is malformed")
+	}
+	if ch.Refunds == nil {
+		return nil
+	}
+	for _, rf := range ch.Refunds.Data {
+		if rf.PaymentIntent == nil && ch.PaymentIntent != nil {
+			rf.PaymentIntent = ch.PaymentIntent
+		}
+		if err := recordStripeRefund(ctx, d, rf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onRefund records one refund Stripe reports.
+func onRefund(ctx context.Context, d Deps, ev *stripe.Event) error {
+	var rf stripe.Refund
+	if err := json.Unmarshal(ev.Data.Raw, &rf); err != nil {
+		return ladle.Errorf(ladle.KindInvalid, ladle.CodeInvalidJSON, "the event's refund is malformed")
+	}
+	return recordStripeRefund(ctx, d, &rf)
+}
+
+// recordStripeRefund records a succeeded refund against the order whose
+// payment is its PaymentIntent (Ladle's charge id for Stripe payments).
+// Pending and failed refunds change nothing: Ladle's own refunds learn
+// their outcome from the refund call or the recovery loop.
+func recordStripeRefund(ctx context.Context, d Deps, rf *stripe.Refund) error {
+	if rf == nil || rf.Status != stripe.RefundStatusSucceeded || rf.PaymentIntent == nil || rf.PaymentIntent.ID == "" {
+		return nil
+	}
+	_, _, err := d.Store.RecordProviderRefund(ctx, ladle.ProviderRefund{
+		ChargeID: rf.PaymentIntent.ID, RefundID: rf.ID, Amount: ladle.Money(rf.Amount),
+		Currency: strings.ToUpper(string(rf.Currency)), LadleRefundID: rf.Metadata["ladle_refund_id"],
+		Reason: string(rf.Reason), Now: time.Now(),
+	})
+	if ladle.ErrorCode(err) == ladle.CodeNotFound {
+		return nil // not a payment of this deployment's
 	}
 	return err
 }

@@ -195,3 +195,32 @@ func TestStripeNeedsSecretKey(t *testing.T) {
 		t.Fatalf("no key: %v", err)
 	}
 }
+
+// TestStripeRefundAgainstStripeMock sends the provider's refund request to
+// stripe-mock (which refuses a request that does not fit Stripe's OpenAPI
+// description), on the platform and on a connected account, and checks the
+// mapping of keys to Ladle's refund ids.
+func TestStripeRefundAgainstStripeMock(t *testing.T) {
+	t.Parallel()
+	p := newStripe(t, testenv.StripeMock(t), -1)
+	var _ ladle.Refunder = p // the ordering service picks it up from the provider
+	for _, account := range []string{"", "acct_1Restaurant"} {
+		res, err := p.Refund(context.Background(), ladle.RefundRequest{Key: ladle.RefundProviderKey("0193-r", 1),
+			ChargeID: "pi_123", Amount: 500, Currency: "USD", Account: account, Reason: "cancelled by the restaurant"})
+		if err != nil {
+			t.Fatalf("refund (account %q) refused by stripe-mock: %v", account, err)
+		}
+		if !strings.HasPrefix(res.RefundID, "re_") {
+			t.Fatalf("refund id %q", res.RefundID)
+		}
+	}
+	if _, err := p.Refund(context.Background(), ladle.RefundRequest{ChargeID: "pi_123", Amount: 1}); err == nil {
+		t.Fatal("a refund without an idempotency key was sent")
+	}
+	if got := payment.LadleRefundID(ladle.RefundProviderKey("0193-r", 2)); got != "0193-r" {
+		t.Fatalf("LadleRefundID = %q", got)
+	}
+	if got := payment.LadleRefundID("order:x"); got != "" {
+		t.Fatalf("LadleRefundID of a charge key = %q", got)
+	}
+}
