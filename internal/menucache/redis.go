@@ -131,6 +131,9 @@ func emptyNotNil(m *ladle.Menu) {
 			if it.ModifierGroups == nil {
 				it.ModifierGroups = []ladle.ModifierGroup{}
 			}
+			if it.Dietary == nil {
+				it.Dietary = []string{}
+			}
 			for gi := range it.ModifierGroups {
 				if it.ModifierGroups[gi].Modifiers == nil {
 					it.ModifierGroups[gi].Modifiers = []ladle.Modifier{}
