@@ -30,16 +30,18 @@ type Hours struct {
 	// writes: it has its own switch.
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
 	// SlotMinutes is the length of a pickup slot (5, 10, 15, 20, 30 or 60);
-	// slots start at multiples of it (in UTC, so at :00/:15/:30/:45 in
-	// every zone whose offset is a whole quarter hour).
+	// slots start at multiples of it on the restaurant's wall clock
+	// (counted from local midnight), so at :00/:15/:30/:45 local time in
+	// every zone, Asia/Kathmandu's +05:45 included.
 	SlotMinutes int `json:"slot_minutes"`
 	// SlotOrders and SlotItems cap what one slot takes: orders, and items
 	// (the sum of line quantities). 0 is no cap.
 	SlotOrders int `json:"slot_orders"`
 	SlotItems  int `json:"slot_items"`
 	// PrepMinutes is how long the kitchen needs for an order: an ASAP order
-	// is ready that long after it is placed at the earliest, and no pickup
-	// slot sooner than that is offered.
+	// is ready that long after it is placed at the earliest, no pickup
+	// slot sooner than that is offered, and a scheduled order for a pickup
+	// time sooner than that is refused (pickup_too_soon).
 	PrepMinutes int `json:"prep_minutes"`
 }
 
@@ -347,8 +349,27 @@ func (h *Hours) slotLen() time.Duration {
 	return time.Duration(h.SlotMinutes) * time.Minute
 }
 
-// SlotOf returns the start of the slot t falls in.
-func (h *Hours) SlotOf(t time.Time) time.Time { return t.UTC().Truncate(h.slotLen()) }
+// SlotOf returns the start of the slot t falls in: slots are aligned to
+// the wall clock in loc (at t's offset), not to UTC, so 60-minute slots
+// start at 12:00 local in Asia/Kolkata (+05:30), not at 12:30.
+func (h *Hours) SlotOf(t time.Time, loc *time.Location) time.Time {
+	_, off := t.In(loc).Zone()
+	shift := time.Duration(off) * time.Second
+	// t+shift read as UTC is the local wall clock; truncating it aligns
+	// to local midnight (Truncate counts from a UTC midnight).
+	return t.UTC().Add(shift).Truncate(h.slotLen()).Add(-shift)
+}
+
+// nextSlot is the start of the slot after the one starting at s. Across a
+// change of offset that is not a multiple of the slot length (Lord Howe's
+// half-hour daylight saving) it realigns to the new wall clock.
+func (h *Hours) nextSlot(s time.Time, loc *time.Location) time.Time {
+	n := h.SlotOf(s.Add(h.slotLen()), loc)
+	if !n.After(s) {
+		return s.Add(h.slotLen())
+	}
+	return n
+}
 
 // SlotUsage is what a slot has taken so far.
 type SlotUsage struct {
@@ -386,21 +407,44 @@ func (h *Hours) Plan(now time.Time, pickup *time.Time, items int, loc *time.Loca
 			Message: fmt.Sprintf("the order has more items than the kitchen takes for one pickup time (%d)", h.SlotItems),
 			Fields:  map[string]string{"lines": fmt.Sprintf("must have at most %d items in all; call the restaurant for larger orders", h.SlotItems)}}
 	}
+	ready := h.Earliest(now)
 	if pickup != nil {
+		if pickup.Before(ready) {
+			return nil, pickupTooSoon(ready, loc)
+		}
 		if h.Capped() {
-			p.Candidates = []time.Time{h.SlotOf(*pickup)}
+			p.Candidates = []time.Time{h.SlotOf(*pickup, loc)}
 		}
 		return p, nil
 	}
-	ready := now.Add(time.Duration(h.PrepMinutes) * time.Minute).UTC()
 	p.Ready = &ready
 	if h.Capped() {
-		first := h.SlotOf(ready)
-		for i := range asapSlots {
-			p.Candidates = append(p.Candidates, first.Add(time.Duration(i)*h.slotLen()))
+		for s := h.SlotOf(ready, loc); len(p.Candidates) < asapSlots; s = h.nextSlot(s, loc) {
+			p.Candidates = append(p.Candidates, s)
 		}
 	}
 	return p, nil
+}
+
+// Earliest is the earliest pickup time of an order placed at now: now plus
+// the preparation time.
+func (h *Hours) Earliest(now time.Time) time.Time {
+	return now.Add(time.Duration(h.PrepMinutes) * time.Minute).UTC()
+}
+
+// CodePickupTooSoon is a scheduled order whose pickup time is sooner than
+// the kitchen's preparation time allows.
+const CodePickupTooSoon = "pickup_too_soon"
+
+// pickupTooSoon is 422 pickup_too_soon with the earliest pickup time
+// (Extra "earliest_pickup", RFC 3339 UTC). The store adds the next slots
+// with room (WithNextAvailable).
+func pickupTooSoon(earliest time.Time, loc *time.Location) *Error {
+	return &Error{Kind: KindUnprocessable, Code: CodePickupTooSoon,
+		Message: "That pickup time is too soon for the kitchen; the earliest is " +
+			earliest.In(loc).Format("Mon Jan 2, 3:04 PM MST") + ".",
+		Fields: map[string]string{"fulfillment.time": "is sooner than the preparation time allows"},
+		Extra:  map[string]any{"earliest_pickup": earliest.UTC().Format(time.RFC3339)}}
 }
 
 // Take records that the order took candidate slot s: an ASAP order pushed
@@ -416,6 +460,17 @@ func (p *PickupPlan) Take(s time.Time) {
 // SlotFull is 409 slot_full for a plan none of whose candidates has room,
 // naming up to three later slots that do (Extra "next_available", RFC 3339).
 func SlotFull(p *PickupPlan, next []PickupSlot) *Error {
+	msg := "That pickup time is fully booked; choose another."
+	if p.Ready != nil {
+		msg = "The kitchen is fully booked for the next while; choose a later pickup time."
+	}
+	return WithNextAvailable(&Error{Kind: KindConflict, Code: CodeSlotFull, Message: msg,
+		Fields: map[string]string{"fulfillment.time": "is fully booked"}}, next)
+}
+
+// WithNextAvailable adds up to three slots to e (Extra "next_available",
+// RFC 3339 UTC) and returns it.
+func WithNextAvailable(e *Error, next []PickupSlot) *Error {
 	avail := []string{}
 	for _, s := range next {
 		if len(avail) == 3 {
@@ -423,13 +478,11 @@ func SlotFull(p *PickupPlan, next []PickupSlot) *Error {
 		}
 		avail = append(avail, s.Start.UTC().Format(time.RFC3339))
 	}
-	msg := "That pickup time is fully booked; choose another."
-	if p.Ready != nil {
-		msg = "The kitchen is fully booked for the next while; choose a later pickup time."
+	if e.Extra == nil {
+		e.Extra = map[string]any{}
 	}
-	return &Error{Kind: KindConflict, Code: CodeSlotFull, Message: msg,
-		Fields: map[string]string{"fulfillment.time": "is fully booked"},
-		Extra:  map[string]any{"next_available": avail}}
+	e.Extra["next_available"] = avail
+	return e
 }
 
 // PickupSlot is one slot a guest may pick.
@@ -452,22 +505,21 @@ func (h *Hours) Slots(now, until time.Time, loc *time.Location, usage []SlotUsag
 	for _, u := range usage {
 		used[u.Start.UnixMicro()] = u
 	}
-	from := now.Add(time.Duration(h.PrepMinutes) * time.Minute)
+	from := h.Earliest(now)
 	if h.Paused(now) && h.PausedUntil.After(from) {
 		from = *h.PausedUntil
 	}
-	step := h.slotLen()
-	s := h.SlotOf(from)
+	s := h.SlotOf(from, loc)
 	if s.Before(from) {
-		s = s.Add(step)
+		s = h.nextSlot(s, loc)
 	}
 	var out []PickupSlot
-	for ; s.Before(until); s = s.Add(step) {
+	for ; s.Before(until); s = h.nextSlot(s, loc) {
 		if !h.OpenAt(s, loc) {
 			continue
 		}
 		u := used[s.UnixMicro()]
-		ps := PickupSlot{Start: s, End: s.Add(step), Available: h.Fits(u, 1)}
+		ps := PickupSlot{Start: s, End: h.nextSlot(s, loc), Available: h.Fits(u, 1)}
 		if h.SlotOrders > 0 {
 			n := max(h.SlotOrders-u.Orders, 0)
 			ps.RemainingOrders = &n

@@ -175,3 +175,69 @@ func TestDayTimeJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSlotsAlignToLocalClock: 60-minute slots start on the hour of the
+// restaurant's wall clock in zones whose offset is not a whole hour
+// (Kolkata +05:30, Kathmandu +05:45), and 15-minute ones in Kathmandu at
+// :00/:15/:30/:45 local; ASAP candidates and the slot of a pickup time
+// follow the same alignment.
+func TestSlotsAlignToLocalClock(t *testing.T) {
+	for _, tc := range []struct {
+		zone    string
+		minutes int
+		want    []string
+	}{
+		{"Asia/Kolkata", 60, []string{"12:00", "13:00", "14:00"}},
+		{"Asia/Kathmandu", 60, []string{"12:00", "13:00", "14:00"}},
+		{"Asia/Kathmandu", 15, []string{"11:30", "11:45", "12:00"}},
+		{"America/St_Johns", 30, []string{"11:30", "12:00", "12:30"}}, // -03:30
+	} {
+		loc := mustLoc(t, tc.zone)
+		h := &ladle.Hours{SlotMinutes: tc.minutes, SlotOrders: 2, PrepMinutes: 20}
+		now := time.Date(2026, 12, 1, 11, 5, 0, 0, loc) // ready 11:25
+		slots := h.Slots(now, now.Add(4*time.Hour), loc, nil)
+		var got []string
+		for _, s := range slots[:3] {
+			got = append(got, s.Start.In(loc).Format("15:04"))
+			if s.End.Sub(s.Start) != time.Duration(tc.minutes)*time.Minute {
+				t.Fatalf("%s: slot %v–%v", tc.zone, s.Start, s.End)
+			}
+		}
+		if len(got) != 3 || got[0] != tc.want[0] || got[1] != tc.want[1] || got[2] != tc.want[2] {
+			t.Fatalf("%s, %d min: slots %v, want %v", tc.zone, tc.minutes, got, tc.want)
+		}
+		pickup := time.Date(2026, 12, 1, 13, 40, 0, 0, loc)
+		if got := h.SlotOf(pickup, loc).In(loc); got.Minute()%tc.minutes != 0 || got.After(pickup) || pickup.Sub(got) >= time.Duration(tc.minutes)*time.Minute {
+			t.Fatalf("%s: SlotOf(13:40) = %v", tc.zone, got)
+		}
+		plan, err := h.Plan(now, nil, 1, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range plan.Candidates {
+			if c.In(loc).Minute()%tc.minutes != 0 || (i > 0 && c.Sub(plan.Candidates[i-1]) != time.Duration(tc.minutes)*time.Minute) {
+				t.Fatalf("%s: ASAP candidates %v", tc.zone, plan.Candidates)
+			}
+		}
+	}
+}
+
+// TestPickupTooSoon: a scheduled pickup sooner than now plus the
+// preparation time is 422 pickup_too_soon naming the earliest time; at
+// that time exactly it is taken.
+func TestPickupTooSoon(t *testing.T) {
+	utc := time.UTC
+	h := &ladle.Hours{SlotMinutes: 15, PrepMinutes: 25}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, utc)
+	soon := now.Add(24 * time.Minute)
+	_, err := h.Plan(now, &soon, 1, utc)
+	var e *ladle.Error
+	if !asError(err, &e) || e.Code != ladle.CodePickupTooSoon || e.Kind != ladle.KindUnprocessable ||
+		e.Extra["earliest_pickup"] != "2026-12-01T12:25:00Z" || e.Fields["fulfillment.time"] == "" {
+		t.Fatalf("too soon: %v", err)
+	}
+	ok := now.Add(25 * time.Minute)
+	if _, err := h.Plan(now, &ok, 1, utc); err != nil {
+		t.Fatalf("at the earliest time: %v", err)
+	}
+}

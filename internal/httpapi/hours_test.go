@@ -132,3 +132,46 @@ func TestHoursSlotsQuoteAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestPickupTooSoonAPI: with 30 minutes' preparation and one order per
+// 15-minute slot, a pickup time 10 minutes ahead is 422 pickup_too_soon
+// naming the earliest time and the next slots with room (the full one
+// left out), as the slots list offers them; the earliest time itself is
+// taken.
+func TestPickupTooSoonAPI(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, b *bundle) {
+		ctx := context.Background()
+		b.clock.mu.Lock()
+		b.clock.t = time.Date(2030, 5, 17, 16, 2, 0, 0, time.UTC) // 12:02 in New York
+		b.clock.mu.Unlock()
+		if err := b.store.SetHours(ctx, b.fix.Restaurant.ID, &ladle.Hours{SlotMinutes: 15, SlotOrders: 1, PrepMinutes: 30}, b.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		base := "/api/v1/restaurants/" + b.fix.Restaurant.Slug
+		at := func(email string, pickup time.Time) *ladle.OrderRequest {
+			req := b.fix.Request()
+			req.Customer.Email = email
+			req.Fulfillment.Time = pickup.Format(time.RFC3339)
+			return req
+		}
+		// Fill the first slot the list offers (12:45), then ask for 12:12.
+		if r := b.send(t, "POST", base+"/orders", "k1", at("a@example.com", time.Date(2030, 5, 17, 16, 45, 0, 0, time.UTC))); r.status != 201 {
+			t.Fatalf("first slot: %d %s", r.status, r.body)
+		}
+		for _, path := range []string{"/orders", "/quote"} {
+			r := b.send(t, "POST", base+path, "k2", at("b@example.com", b.clock.Now().Add(10*time.Minute)))
+			if r.status != 422 || r.code(t) != ladle.CodePickupTooSoon {
+				t.Fatalf("%s too soon: %d %s", path, r.status, r.body)
+			}
+			m := r.json(t)
+			na, _ := m["next_available"].([]any)
+			if m["earliest_pickup"] != "2030-05-17T16:32:00Z" || len(na) != 3 || na[0] != "2030-05-17T17:00:00Z" {
+				t.Fatalf("%s too soon: %s", path, r.body)
+			}
+		}
+		if r := b.send(t, "POST", base+"/orders", "k3", at("c@example.com", time.Date(2030, 5, 17, 16, 32, 0, 0, time.UTC))); r.status != 201 {
+			t.Fatalf("at the earliest time: %d %s", r.status, r.body)
+		}
+	})
+}

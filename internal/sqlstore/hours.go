@@ -150,12 +150,20 @@ func slotUsage(ctx context.Context, tx *Tx, restaurantID int64, from, to time.Ti
 }
 
 // planPickup runs CreateOrder's step 2b: the hours decide whether the order
-// is taken at all (restaurant_closed), and with capped slots the order
-// takes its slot (take) or, for a quote, only looks for one with room. No
-// slot with room is slot_full naming the next ones that have it.
+// is taken at all (restaurant_closed, pickup_too_soon), and with capped
+// slots the order takes its slot (take) or, for a quote, only looks for one
+// with room. No slot with room is slot_full naming the next ones that have
+// it; a pickup time sooner than the preparation time allows names them too.
 func planPickup(ctx context.Context, tx *Tx, h *ladle.Hours, r *ladle.Restaurant, req *ladle.OrderRequest, now time.Time, take bool) (*ladle.PickupPlan, error) {
 	loc := r.Location()
 	plan, err := h.Plan(now, req.PickupTime(), req.ItemCount(), loc)
+	if e := (*ladle.Error)(nil); errors.As(err, &e) && e.Code == ladle.CodePickupTooSoon {
+		next, err := slotsWithRoom(ctx, tx, h, r.ID, loc, now, time.Time{}, req.ItemCount())
+		if err != nil {
+			return nil, err
+		}
+		return nil, ladle.WithNextAvailable(e, next)
+	}
 	if err != nil || len(plan.Candidates) == 0 {
 		return plan, err
 	}
@@ -189,12 +197,21 @@ func planPickup(ctx context.Context, tx *Tx, h *ladle.Hours, r *ladle.Restaurant
 		}
 	}
 	// Full: name the next slots with room for this order after the ones tried.
-	horizon := now.Add(ladle.MaxPickupAhead)
-	usage, err := slotUsage(ctx, tx, r.ID, now, horizon)
+	next, err := slotsWithRoom(ctx, tx, h, r.ID, loc, now, plan.Candidates[len(plan.Candidates)-1], plan.Items)
 	if err != nil {
 		return nil, err
 	}
-	after := plan.Candidates[len(plan.Candidates)-1]
+	return nil, ladle.SlotFull(plan, next)
+}
+
+// slotsWithRoom lists up to three slots a guest may pick at now (Slots)
+// starting after `after`, with room for an order of items items.
+func slotsWithRoom(ctx context.Context, tx *Tx, h *ladle.Hours, restaurantID int64, loc *time.Location, now, after time.Time, items int) ([]ladle.PickupSlot, error) {
+	horizon := now.Add(ladle.MaxPickupAhead)
+	usage, err := slotUsage(ctx, tx, restaurantID, now, horizon)
+	if err != nil {
+		return nil, err
+	}
 	var next []ladle.PickupSlot
 	for _, s := range h.Slots(now, horizon, loc, usage) {
 		u := ladle.SlotUsage{}
@@ -203,14 +220,14 @@ func planPickup(ctx context.Context, tx *Tx, h *ladle.Hours, r *ladle.Restaurant
 				u = x
 			}
 		}
-		if s.Start.After(after) && h.Fits(u, plan.Items) {
+		if s.Start.After(after) && h.Fits(u, items) {
 			next = append(next, s)
 			if len(next) == 3 {
 				break
 			}
 		}
 	}
-	return nil, ladle.SlotFull(plan, next)
+	return next, nil
 }
 
 // releaseSlot gives back the pickup slot an order took (a cancellation, a

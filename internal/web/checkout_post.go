@@ -171,7 +171,7 @@ func (s *server) handleCheckoutPost(w http.ResponseWriter, r *http.Request) {
 		p.Errors["coupon"] = sentence(msg) + "."
 		p.Notice = "Your coupon could not be applied. Remove it or try another code."
 		s.renderCheckout(w, r, http.StatusConflict, rest, p)
-	case ladle.CodeRestaurantClosed, ladle.CodeSlotFull:
+	case ladle.CodeRestaurantClosed, ladle.CodeSlotFull, ladle.CodePickupTooSoon:
 		p.Key, p.RotateKey = newKey(), true
 		p.Errors = formFields(e.Fields)
 		p.Notice = e.Message
