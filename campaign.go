@@ -241,7 +241,10 @@ type CampaignStore interface {
 	// MoveCampaign changes the status if CampaignCanMove allows it from the
 	// current one (atomically; else invalid_transition). Moving to sending
 	// from draft/scheduled sets StartedAt; every move to sending increments
-	// Generation. It returns the campaign after the move.
+	// Generation and writes the generation's first work message
+	// (EventCampaignWork) to the outbox in the same transaction, so a
+	// campaign is never sending with nothing queued. It returns the
+	// campaign after the move.
 	MoveCampaign(ctx context.Context, restaurantID int64, id string, to CampaignStatus, now time.Time) (*Campaign, error)
 	// ScheduleCampaign moves a draft to scheduled for at.
 	ScheduleCampaign(ctx context.Context, restaurantID int64, id string, at time.Time) (*Campaign, error)
@@ -275,8 +278,9 @@ type CampaignStore interface {
 	// `after`.
 	Sends(ctx context.Context, restaurantID int64, id string, status SendStatus, after int64, limit int) ([]Send, error)
 	// RetryFailed moves every failed record back to pending (attempts
-	// reset) and the campaign to sending under a new generation; it
-	// returns how many and the campaign.
+	// reset) and the campaign to sending under a new generation (with its
+	// EventCampaignWork, as MoveCampaign); it returns how many and the
+	// campaign.
 	RetryFailed(ctx context.Context, restaurantID int64, id string, now time.Time) (int64, *Campaign, error)
 
 	// CreateAPIToken stores a token by the SHA-256 hash of its secret.

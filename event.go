@@ -25,7 +25,20 @@ const (
 	EventPaymentDisputed    = "payment.disputed"     // payload: Payment
 	EventCouponRedeemed     = "coupon.redeemed"      // payload: Redemption
 	EventMenuChanged        = "menu.changed"         // payload: MenuChange
+	// EventCampaignWork starts a campaign generation's sending: written
+	// with every move to sending (CampaignStore), it is the first
+	// fan-out step, on the subject the sender's own work messages use.
+	EventCampaignWork = "campaign.work" // payload: CampaignStart
 )
+
+// CampaignStart is the payload of campaign.work: the first fan-out step of
+// a generation (its JSON is the sender's work message; internal/campaign).
+type CampaignStart struct {
+	Kind       string `json:"k"` // "fanout"
+	Restaurant int64  `json:"r"`
+	Campaign   string `json:"c"`
+	Generation int64  `json:"g"`
+}
 
 // StatusChange is the payload of order.status_changed.
 type StatusChange struct {

@@ -30,7 +30,7 @@ type campaigns struct {
 
 func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *broker.Broker, secret []byte,
 	instance string, urgent *priority.Gate, log *slog.Logger) (*campaigns, error) {
-	c := &campaigns{svc: campaign.NewService(store, b, log), signer: campaign.NewSigner(secret)}
+	c := &campaigns{svc: campaign.NewService(store, log), signer: campaign.NewSigner(secret)}
 	if cfg.Role == "api" {
 		return c, nil
 	}

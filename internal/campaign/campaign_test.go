@@ -20,6 +20,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/campaign"
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/mail/smtptest"
+	"github.com/ladle-dev/ladle/internal/outbox"
 	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
@@ -63,13 +64,27 @@ func newRig(t *testing.T, db string) *rig {
 	}
 	r := &rig{t: t, store: st, f: storetest.Seed(t, st), b: brokertest.Open(t, kind), smtp: smtptest.Start(t),
 		signer: campaign.NewSigner([]byte("test secret")), lim: campaign.NewLocalLimiter(10000)}
-	r.svc = campaign.NewService(st, r.b, quiet)
+	r.svc = campaign.NewService(st, quiet)
 	return r
 }
 
-// sender starts a sender on the rig's server and limiter.
+// relay starts an outbox relay on the rig's store and broker: what every
+// ladle process runs, and what carries a campaign's start to the senders.
+func (r *rig) relay() {
+	r.t.Helper()
+	rl := outbox.New(outbox.Config{Store: r.store, Publisher: r.b, Logger: quiet, PollInterval: 50 * time.Millisecond})
+	r.store.OnEventsCommitted(rl.Wake)
+	if err := rl.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(rl.Stop)
+}
+
+// sender starts a worker process's campaign side: a sender on the rig's
+// server and limiter, with a relay beside it.
 func (r *rig) sender(mod func(*campaign.SenderConfig)) *campaign.Sender {
 	r.t.Helper()
+	r.relay()
 	u, _ := url.Parse(r.smtp.URL() + "&pool=8")
 	tr, err := mail.NewSMTP(u)
 	if err != nil {
@@ -203,6 +218,40 @@ func TestSendReachesEveryoneOnce(t *testing.T) {
 			if !strings.HasPrefix(m.Subject, "Hello Customer ") {
 				t.Errorf("subject %q", m.Subject)
 			}
+		})
+	}
+}
+
+// The start is durable: a process that moved a campaign to sending and
+// died at once (before anything reached the broker; here nothing was even
+// running to publish) leaves its first work message in the outbox, and a
+// worker process started later sends the campaign to every recipient
+// exactly once — three of them, each with its relay, racing to publish.
+func TestStartSurvivesACrashRightAfterTheMove(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			r := newRig(t, db)
+			r.customers(150)
+			c := r.create("crash")
+			// The crash point: the move committed, no process is left.
+			if _, err := r.store.MoveCampaign(ctx, r.f.Restaurant.ID, c.ID, ladle.CampaignSending, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if got := r.smtp.Messages(); len(got) != 0 {
+				t.Fatalf("%d messages before any worker ran", len(got))
+			}
+			for range 3 {
+				r.sender(nil)
+			}
+			done := r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+			if done.Total != 150 || done.Sent != 150 || done.Failed != 0 || done.Skipped != 0 {
+				t.Fatalf("done: total %d sent %d failed %d skipped %d", done.Total, done.Sent, done.Failed, done.Skipped)
+			}
+			r.exactlyOnce(150)
 		})
 	}
 }

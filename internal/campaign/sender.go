@@ -234,7 +234,7 @@ func (s *Sender) run(ctx context.Context) {
 func (s *Sender) schedule(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	svc := NewService(s.cfg.Store, s.cfg.Broker, s.log)
+	svc := NewService(s.cfg.Store, s.log)
 	for {
 		select {
 		case <-ctx.Done():
@@ -257,14 +257,13 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 	if s.dead.Load() {
 		return
 	}
-	var w work
-	if err := json.Unmarshal(m.Data(), &w); err != nil || w.Campaign == "" || w.Restaurant <= 0 {
+	w, err := decodeWork(m)
+	if err != nil || w.Campaign == "" || w.Restaurant <= 0 {
 		s.log.Error("undecodable campaign message; dropping it", "err", err)
 		_ = m.Term()
 		return
 	}
 	var delay time.Duration
-	var err error
 	switch w.Kind {
 	case "fanout":
 		err = s.fanout(ctx, w)
@@ -290,6 +289,23 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 }
 
 var errCrashed = errors.New("campaign: injected crash")
+
+// decodeWork decodes a work message: the sender's own (the work JSON), or
+// a generation's start, relayed from the outbox as a ladle.Event whose
+// payload is the work JSON (ladle.CampaignStart).
+func decodeWork(m jetstream.Msg) (work, error) {
+	var w work
+	data := m.Data()
+	if h := m.Headers(); h != nil && h.Get(broker.HeaderEventType) == ladle.EventCampaignWork {
+		ev, err := broker.DecodeEvent(data)
+		if err != nil {
+			return w, err
+		}
+		data = ev.Payload
+	}
+	err := json.Unmarshal(data, &w)
+	return w, err
+}
 
 // fanout enumerates one page (if the cursor is there) and publishes the
 // page's pending records as batches, then the next fan-out step.

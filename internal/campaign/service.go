@@ -4,8 +4,10 @@
 // a rate per sending route shared by every process, one-click unsubscribe
 // and live progress.
 //
-// How a campaign is sent. Start moves the campaign to sending and
-// publishes one "fan-out" message. Its handler (any worker process)
+// How a campaign is sent. Start moves the campaign to sending; the same
+// transaction writes the generation's first "fan-out" message to the
+// outbox (ladle.EventCampaignWork), which the relay publishes on the
+// campaign work subject. Its handler (any worker process)
 // enumerates the next page of the audience into durable send records
 // (one per recipient, pending) and publishes them as batch messages of
 // BatchSize recipients, naming only ids (restaurant, campaign, a range of
@@ -27,11 +29,26 @@
 // receivers use to drop copies. Nobody is skipped: a record leaves
 // pending/sending only with an outcome.
 //
+// A durable start. The status move and the first work message commit
+// together, so there is no moment at which a campaign is sending with
+// nothing queued: a process that dies right after the commit leaves the
+// message in the outbox, and the relay of any process (API-only ones
+// included) publishes it — at least once, with the event id as the broker's
+// message id. Every later step is durable the same way: a fan-out or batch
+// message is acked only after the messages it leads to were published, so
+// a handler that dies mid-way is redelivered (after AckWait) to another
+// process. Duplicates anywhere (a relay re-publishing past the duplicate
+// window, a redelivery, many workers) are harmless: enumeration moves only
+// from the cursor a message names, and a record is sent only by whoever
+// claims it (pending → sending, atomically). A sweeper that re-kicks
+// "stuck" campaigns would have to guess from time whether work is queued;
+// this design never has to.
+//
 // Pause, resume, cancel. Every batch handler reads its campaign's status
 // from the database at most StateTTL (1 s) old before every chunk, so a
 // pause or cancel stops every process within StateTTL plus one chunk's
 // sending. Resume (and a bulk retry of failed sends) moves to a new
-// generation and publishes the fan-out again from the first customer; it
+// generation, whose fan-out starts again from the first customer; it
 // re-publishes the records still pending, and the claim makes any
 // overlap with batches of the old generation harmless.
 package campaign
@@ -81,12 +98,12 @@ type work struct {
 }
 
 // Service is the staff-facing side: create, start, pause, resume, cancel,
-// retry, progress. It publishes; Sender (worker role) does the work.
+// retry, progress. It only writes to the store (whose outbox carries the
+// work to the workers); Sender (worker role) does the work.
 type Service struct {
-	store  Store
-	broker *broker.Broker
-	now    ladle.Clock
-	log    *slog.Logger
+	store Store
+	now   ladle.Clock
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	samples map[string][]sample // campaign id → recent progress samples
@@ -97,12 +114,12 @@ type sample struct {
 	done int64
 }
 
-// NewService returns a service publishing to b.
-func NewService(store Store, b *broker.Broker, log *slog.Logger) *Service {
+// NewService returns a service on store.
+func NewService(store Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, broker: b, now: ladle.Now, log: log, samples: map[string][]sample{}}
+	return &Service{store: store, now: ladle.Now, log: log, samples: map[string][]sample{}}
 }
 
 // Input is a new campaign.
@@ -161,7 +178,7 @@ func (s *Service) Create(ctx context.Context, restaurantID int64, in Input) (*la
 
 // Start sends a draft (or a scheduled campaign) now.
 func (s *Service) Start(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error) {
-	return s.moveAndPublish(ctx, restaurantID, id, ladle.CampaignSending)
+	return s.store.MoveCampaign(ctx, restaurantID, id, ladle.CampaignSending, s.now())
 }
 
 // Resume continues a paused campaign.
@@ -173,7 +190,7 @@ func (s *Service) Resume(ctx context.Context, restaurantID int64, id string) (*l
 	if c.Status != ladle.CampaignPaused {
 		return nil, ladle.Errorf(ladle.KindConflict, ladle.CodeInvalidTransition, "only a paused campaign can be resumed (it is %s)", c.Status)
 	}
-	return s.moveAndPublish(ctx, restaurantID, id, ladle.CampaignSending)
+	return s.store.MoveCampaign(ctx, restaurantID, id, ladle.CampaignSending, s.now())
 }
 
 // Pause pauses a sending (or scheduled) campaign.
@@ -213,33 +230,7 @@ func scheduleInvalid(msg string) error {
 // RetryFailed puts every failed send of the campaign back to pending and
 // sends them again.
 func (s *Service) RetryFailed(ctx context.Context, restaurantID int64, id string) (int64, *ladle.Campaign, error) {
-	n, c, err := s.store.RetryFailed(ctx, restaurantID, id, s.now())
-	if err != nil || n == 0 || c.Status != ladle.CampaignSending {
-		return n, c, err
-	}
-	return n, c, s.publishFanout(ctx, c)
-}
-
-func (s *Service) moveAndPublish(ctx context.Context, restaurantID int64, id string, to ladle.CampaignStatus) (*ladle.Campaign, error) {
-	c, err := s.store.MoveCampaign(ctx, restaurantID, id, to, s.now())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.publishFanout(ctx, c); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// publishFanout publishes the first fan-out message of the campaign's
-// generation. If it fails the campaign is sending with nothing queued:
-// the caller gets a 503 and starting again (pause, resume) republishes.
-func (s *Service) publishFanout(ctx context.Context, c *ladle.Campaign) error {
-	w := work{Kind: "fanout", Restaurant: c.RestaurantID, Campaign: c.ID, Generation: c.Generation}
-	if err := publish(ctx, s.broker, []work{w}); err != nil {
-		return ladle.Unavailable(err, 2, "the campaign is %s but its work could not be queued; pause and resume it to retry", c.Status)
-	}
-	return nil
+	return s.store.RetryFailed(ctx, restaurantID, id, s.now())
 }
 
 func msgID(w work) string {

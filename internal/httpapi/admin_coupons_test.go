@@ -39,7 +39,7 @@ func TestAdminCouponsAPI(t *testing.T) {
 	}
 	mgr, staff := token(ladle.RoleManager), token(ladle.RoleStaff)
 	mux := http.NewServeMux()
-	httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: st, Campaigns: campaign.NewService(st, nil, nil)})
+	httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: st, Campaigns: campaign.NewService(st, nil)})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	base := srv.URL + "/api/v1/admin/restaurants/" + fix.Restaurant.Slug + "/coupons"

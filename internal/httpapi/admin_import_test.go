@@ -48,7 +48,7 @@ func TestImportOutlivesServerReadTimeout(t *testing.T) {
 	// The server's ReadTimeout is 300 ms; the bodies below take about 1.5 s.
 	serve := func(importTimeout time.Duration) string {
 		mux := http.NewServeMux()
-		httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: st, Campaigns: campaign.NewService(st, nil, nil), ImportTimeout: importTimeout})
+		httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: st, Campaigns: campaign.NewService(st, nil), ImportTimeout: importTimeout})
 		srv := &http.Server{Handler: mux, ReadTimeout: 300 * time.Millisecond, ReadHeaderTimeout: time.Second}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -143,12 +143,24 @@ func (s *Store) moveCampaign(ctx context.Context, restaurantID int64, id string,
 			return err
 		}
 		c.Status, c.Generation, c.FinishedAt, c.UpdatedAt = to, gen, finished, now
+		if to == ladle.CampaignSending {
+			return startGeneration(ctx, tx, c, now)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// startGeneration writes the first fan-out step of c's (new) generation to
+// the outbox, in the transaction that moved c to sending: the start is as
+// durable as the move (see internal/campaign's package comment).
+func startGeneration(ctx context.Context, tx *Tx, c *ladle.Campaign, now time.Time) error {
+	_, err := appendEvent(ctx, tx, ladle.EventCampaignWork, c.RestaurantID, c.ID,
+		ladle.CampaignStart{Kind: "fanout", Restaurant: c.RestaurantID, Campaign: c.ID, Generation: c.Generation}, now)
+	return err
 }
 
 // DueCampaigns implements ladle.CampaignStore.
@@ -592,7 +604,10 @@ func (s *Store) RetryFailed(ctx context.Context, restaurantID int64, id string, 
 		c.UpdatedAt = now
 		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed - $3, status = $4, generation = $5, finished_at = $6, updated_at = $7
 			WHERE restaurant_id = $1 AND id = $2`, restaurantID, id, n, string(c.Status), c.Generation, tsPtr(c.FinishedAt), now)
-		return err
+		if err != nil || c.Status != ladle.CampaignSending {
+			return err
+		}
+		return startGeneration(ctx, tx, c, now)
 	})
 	if err != nil {
 		return 0, nil, err

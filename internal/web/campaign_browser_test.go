@@ -15,6 +15,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/campaign"
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/mail/smtptest"
+	"github.com/ladle-dev/ladle/internal/outbox"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 )
 
@@ -28,7 +29,7 @@ func TestBrowserCampaignCreateSendWatch(t *testing.T) {
 	srv := smtptest.Start(t)
 	e := newEnv(t, "sqlite", func(d *Deps) {
 		st := d.Store.(*sqlstore.Store)
-		d.Campaigns = campaign.NewService(st, b, quiet)
+		d.Campaigns = campaign.NewService(st, quiet)
 		u, _ := url.Parse(srv.URL())
 		tr, err := mail.NewSMTP(u)
 		if err != nil {
@@ -45,6 +46,12 @@ func TestBrowserCampaignCreateSendWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { sender.Stop(); tr.Close() })
+		relay := outbox.New(outbox.Config{Store: st, Publisher: b, Logger: quiet})
+		st.OnEventsCommitted(relay.Wake)
+		if err := relay.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(relay.Stop)
 	})
 	var csv strings.Builder
 	csv.WriteString("email,name,marketing_opt_in\n")
