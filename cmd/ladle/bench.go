@@ -75,6 +75,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		fset.IntVar(&cfg.Pool, "pool", 16, "SMTP connections of the child's campaign pool (and of the baseline)")
 		fset.DurationVar(&cfg.Rest, "rest", 10*time.Second, "how long receipt latency is measured at rest, before the campaign")
 		fset.StringVar(&cfg.Compare, "compare", "", "another ladle binary (an earlier build) to run the same way, alternating rounds with this one, and compare")
+		fset.StringVar(&cfg.ChildCPUProfile, "child-cpuprofile", "", "write each round's CPU profile of the child (this build's) to PREFIX.<database>.<round>")
 		if err := fset.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil

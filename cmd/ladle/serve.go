@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,26 @@ import (
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/web"
 )
+
+// startCPUProfile writes a CPU profile of the whole process to path until
+// the returned stop is called (at the end of serve). It is a debugging aid
+// read from the environment only (LADLE_DEBUG_CPUPROFILE, not a flag):
+// `ladle bench campaign --child-cpuprofile` sets it for its child. An empty
+// path does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("LADLE_DEBUG_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("LADLE_DEBUG_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -101,6 +122,11 @@ func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
 // worker and all roles run the background work.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
+	stopProfile, err := startCPUProfile(cfg.getenv("LADLE_DEBUG_CPUPROFILE"))
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return err
 	}

@@ -48,6 +48,10 @@ type CampaignConfig struct {
 	// same way in every round, alternating with Binary (A B A B …), and
 	// printed beside it with the ratios.
 	Compare string
+	// ChildCPUProfile, if set, is a path prefix: each round's child (of
+	// Binary, not of Compare) writes its CPU profile to
+	// PREFIX.<database>.<round> (LADLE_DEBUG_CPUPROFILE).
+	ChildCPUProfile string
 }
 
 // Campaign sends a campaign of cfg.Recipients from a `ladle serve` child
@@ -96,6 +100,10 @@ func Campaign(ctx context.Context, cfg CampaignConfig) error {
 				fmt.Fprintf(os.Stderr, "bench campaign: %s, %d recipients, round %d/%d, %s\n", tg.name, cfg.Recipients, i+1, cfg.Rounds, bin)
 				c := cfg
 				c.Binary = bin
+				c.ChildCPUProfile = ""
+				if b == 0 && cfg.ChildCPUProfile != "" {
+					c.ChildCPUProfile = fmt.Sprintf("%s.%s.%d", cfg.ChildCPUProfile, strings.ToLower(tg.name), i+1)
+				}
 				r, err := campaignOnce(ctx, c, tg.pg)
 				if err != nil {
 					return fmt.Errorf("%s (%s): %w", tg.name, bin, err)
@@ -367,7 +375,11 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 		args = append(args, "--database-url", schemaURL)
 		dbURL = schemaURL
 	}
-	srv, err := startChild(ctx, cfg.Binary, args, filepath.Join(dir, "server.log"))
+	var env []string
+	if cfg.ChildCPUProfile != "" {
+		env = append(env, "LADLE_DEBUG_CPUPROFILE="+cfg.ChildCPUProfile)
+	}
+	srv, err := startChild(ctx, cfg.Binary, args, filepath.Join(dir, "server.log"), env...)
 	if err != nil {
 		return r, err
 	}

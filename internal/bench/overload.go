@@ -266,7 +266,7 @@ type child struct {
 
 var listeningRe = regexp.MustCompile(`listening on (http://\S+)`)
 
-func startChild(ctx context.Context, bin string, args []string, logPath string) (*child, error) {
+func startChild(ctx context.Context, bin string, args []string, logPath string, env ...string) (*child, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -278,6 +278,7 @@ func startChild(ctx context.Context, bin string, args []string, logPath string) 
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, env...) // what the caller sets on purpose
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {

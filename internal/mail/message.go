@@ -67,15 +67,15 @@ func (m *Message) Bytes() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.render(from, to)
+	return m.render(from.String(), to.String())
 }
 
-// render is Bytes with the addresses parsed. The MIME structure is written
+// render is Bytes with the addresses parsed and formatted. The MIME structure is written
 // directly into one buffer sized for the message (campaigns render one per
 // recipient, so this is a hot path). The boundary starts with "=_", which
 // quoted-printable content can never contain (it writes "=" only as "=3D"
 // or before a line break), so it needs no check against the parts.
-func (m *Message) render(from, to *mail.Address) ([]byte, error) {
+func (m *Message) render(from, to string) ([]byte, error) {
 	date := m.Date
 	if date.IsZero() {
 		date = time.Now()
@@ -88,8 +88,8 @@ func (m *Message) render(from, to *mail.Address) ([]byte, error) {
 		buf.WriteString(v)
 		buf.WriteString("\r\n")
 	}
-	h("From", from.String())
-	h("To", to.String())
+	h("From", from)
+	h("To", to)
 	h("Subject", mime.QEncoding.Encode("utf-8", HeaderText(m.Subject)))
 	h("Date", date.UTC().Format(time.RFC1123Z))
 	if id := messageIDText(m.MessageID); id != "" {

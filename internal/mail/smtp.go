@@ -35,6 +35,7 @@ type SMTP struct {
 	maxIdle     time.Duration // close one idle longer than this
 
 	cmdTimeout time.Duration // bound on one round trip with the server
+	noChunking bool          // never BDAT, even where offered (tests of the DATA path)
 
 	slots chan struct{} // one per connection that may be open
 	mu    sync.Mutex
@@ -129,8 +130,9 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 	errs := make([]error, len(msgs))
 	env := make([]envelope, len(msgs))
 	ok := env[:0]
+	var fc fromCache
 	for i, m := range msgs {
-		e, err := m.envelope()
+		e, err := m.envelope(&fc)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -191,14 +193,14 @@ func (s *SMTP) sendPart(ctx context.Context, part []envelope, errs []error) {
 				return
 			}
 		}
-		answered, started, err := c.send(ctx, part, errs, s.cmdTimeout)
+		answered, started, err := c.send(ctx, part, errs, s.cmdTimeout, !s.noChunking)
 		for _, e := range part[:answered] {
 			if errs[e.i] != nil {
 				errs[e.i] = fmt.Errorf("smtp %s: %w", s.addr, errs[e.i])
 			}
 		}
 		if err == nil {
-			c.lastUsed = time.Now()
+			c.lastUsed, c.used = time.Now(), true
 			s.putIdle(c)
 			return
 		}
