@@ -111,7 +111,9 @@ type Config struct {
 	// that (at most 10s more) before another worker sends it.
 	SendTimeout time.Duration
 	// Urgent, if set, is held by the relay's rounds and the email
-	// handlers, so campaign sends in this process yield to them.
+	// handlers, and (worker role) expects each urgent event from its
+	// publication until a handler takes it (worker.WatchUrgent), so
+	// campaign sends in this process yield to them.
 	Urgent *priority.Gate
 
 	Logger *slog.Logger
@@ -130,6 +132,7 @@ type System struct {
 	Transport mail.Transport // nil in the api role
 
 	stopPrune context.CancelFunc // the inbox pruner and the stats publisher (worker role)
+	stopWatch func()             // WatchUrgent (worker role)
 	pruned    sync.WaitGroup
 }
 
@@ -260,6 +263,13 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		if err := sys.Worker.Start(ctx); err != nil {
 			return nil, err
 		}
+		if cfg.Urgent != nil {
+			// Campaign sends in this process yield to urgent events from
+			// the moment any process publishes one.
+			if sys.stopWatch, err = worker.WatchUrgent(sys.Broker, cfg.Urgent); err != nil {
+				return nil, err
+			}
+		}
 		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		sys.stopPrune = cancel
 		sys.pruned.Add(1)
@@ -372,6 +382,9 @@ func transportName(t mail.Transport) string {
 // finish what they hold, the relay stops publishing, the live feed stops,
 // then the broker (and the embedded server) shut down.
 func (s *System) Stop() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	if s.stopPrune != nil {
 		s.stopPrune()
 		s.pruned.Wait()

@@ -7,6 +7,15 @@
 // work yields at its step boundaries (before a claim, a hand-over, a
 // record) until no urgent work is in progress, for at most a bounded
 // wait, so bulk work is slowed, never starved.
+//
+// Urgent work is also "on its way" between the moment its event is
+// published and the moment a handler picks it up: the broker delivers it
+// then, and bulk work running meanwhile delays that delivery as much as any
+// other step. Expect covers that gap: every process that runs urgent
+// consumers watches the urgent events being published (a plain broker
+// subscription, so it sees them whichever process published them) and
+// expects each one until a handler says it Arrived, or for a bounded time
+// (another process took it).
 package priority
 
 import (
@@ -24,6 +33,9 @@ type Gate struct {
 	active int
 	idle   chan struct{} // closed when active falls to 0; nil while 0
 
+	emu      sync.Mutex
+	expected map[string]func() // key → its exit; nil: arrived before it was expected
+
 	yields  atomic.Int64 // Yield calls that waited
 	waited  atomic.Int64 // total nanoseconds waited
 	entered atomic.Int64
@@ -39,6 +51,75 @@ func (g *Gate) Enter() (exit func()) {
 		return func() {}
 	}
 	g.entered.Add(1)
+	return g.enter()
+}
+
+// maxExpected bounds the expectations held at once; beyond it Expect does
+// nothing (the gate is busy anyway).
+const maxExpected = 4096
+
+// arrivedKeep is how long an Arrived without an Expect is remembered, so
+// that the Expect arriving after it (its watcher was slower than the
+// handler) holds nothing.
+const arrivedKeep = time.Second
+
+// Expect marks urgent work identified by key (an event id) as on its way:
+// the gate is busy until Arrived(key), or for at most d.
+func (g *Gate) Expect(key string, d time.Duration) {
+	if g == nil {
+		return
+	}
+	g.emu.Lock()
+	if _, seen := g.expected[key]; seen || len(g.expected) >= maxExpected {
+		g.emu.Unlock()
+		return
+	}
+	if g.expected == nil {
+		g.expected = map[string]func(){}
+	}
+	g.expected[key] = g.enter()
+	g.emu.Unlock()
+	time.AfterFunc(d, func() { g.forget(key) })
+}
+
+// Arrived says the urgent work Expect(key) announced is in a handler now
+// (which holds the gate itself, with Enter, before calling it).
+func (g *Gate) Arrived(key string) {
+	if g == nil {
+		return
+	}
+	g.emu.Lock()
+	exit, seen := g.expected[key]
+	if seen && exit == nil {
+		g.emu.Unlock()
+		return
+	}
+	if g.expected == nil {
+		g.expected = map[string]func(){}
+	}
+	// Keep a tombstone a while: a late Expect of the key is then ignored.
+	g.expected[key] = nil
+	g.emu.Unlock()
+	if exit != nil {
+		exit()
+	}
+	time.AfterFunc(arrivedKeep, func() { g.forget(key) })
+}
+
+// forget drops key's expectation (ending it) or tombstone.
+func (g *Gate) forget(key string) {
+	g.emu.Lock()
+	exit, seen := g.expected[key]
+	if seen {
+		delete(g.expected, key)
+	}
+	g.emu.Unlock()
+	if exit != nil {
+		exit()
+	}
+}
+
+func (g *Gate) enter() (exit func()) {
 	g.mu.Lock()
 	if g.active == 0 {
 		g.idle = make(chan struct{})

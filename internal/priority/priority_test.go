@@ -58,3 +58,46 @@ func TestBulkWaitsForUrgentWork(t *testing.T) {
 		t.Fatal("nil gate waited")
 	}
 }
+
+func TestExpectedWorkHoldsTheGate(t *testing.T) {
+	t.Parallel()
+	g := priority.New()
+	ctx := context.Background()
+	busy := func() bool { return g.Yield(ctx, 20*time.Millisecond) > 0 }
+
+	// Expected, then arrived: busy in between, idle after.
+	g.Expect("a", time.Hour)
+	if !busy() {
+		t.Fatal("an expected event did not hold the gate")
+	}
+	exit := g.Enter() // the handler, before it says it arrived
+	g.Arrived("a")
+	if !busy() {
+		t.Fatal("the handler's Enter did not hold the gate")
+	}
+	exit()
+	if busy() {
+		t.Fatal("gate busy after the expected event arrived and its handler ended")
+	}
+
+	// Never arrives (another process took it): held for at most d.
+	g.Expect("b", 50*time.Millisecond)
+	start := time.Now()
+	for busy() {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("an expectation that never arrived held the gate past its bound")
+		}
+	}
+
+	// Arrived before its Expect (the handler was faster than the watcher):
+	// the late Expect holds nothing.
+	g.Arrived("c")
+	g.Expect("c", time.Hour)
+	if busy() {
+		t.Fatal("a late Expect of an event that had arrived held the gate")
+	}
+
+	var nilGate *priority.Gate
+	nilGate.Expect("x", time.Hour)
+	nilGate.Arrived("x")
+}

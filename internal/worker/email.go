@@ -296,7 +296,7 @@ func (e *emailer) eventOrder(ctx context.Context, ev ladle.Event) (*ladle.Order,
 }
 
 func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
-	defer e.Urgent.Enter()()
+	defer e.urgent(ev)()
 	if done, err := e.processed(ctx, ConsumerReceipt, ev); err != nil || done {
 		return err
 	}
@@ -314,7 +314,7 @@ func (e *emailer) handleReceipt(ctx context.Context, ev ladle.Event) error {
 }
 
 func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
-	defer e.Urgent.Enter()()
+	defer e.urgent(ev)()
 	// The payload's "to" only saves reading the order for the status
 	// changes that are not ours; the database decides.
 	var hint struct {
@@ -340,6 +340,14 @@ func (e *emailer) handleReady(ctx context.Context, ev ladle.Event) error {
 		return nil
 	}
 	return e.send(ctx, ConsumerReady, mail.KindReady, ev, mail.Data{Order: o})
+}
+
+// urgent holds the priority gate while the event is handled, taking over
+// from its expectation (WatchUrgent).
+func (e *emailer) urgent(ev ladle.Event) (exit func()) {
+	exit = e.Urgent.Enter()
+	e.Urgent.Arrived(ev.ID)
+	return exit
 }
 
 // processed reports whether the consumer's inbox has the event already. A

@@ -16,6 +16,7 @@ import (
 // the email is sent only for a refund of that order that succeeded: a
 // forged event mails nobody and becomes a dead letter.
 func (e *emailer) handleRefund(ctx context.Context, ev ladle.Event) error {
+	defer e.urgent(ev)()
 	if done, err := e.processed(ctx, ConsumerRefund, ev); err != nil || done {
 		return err
 	}

@@ -1,0 +1,47 @@
+package worker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/broker/brokertest"
+	"github.com/ladle-dev/ladle/internal/priority"
+	"github.com/ladle-dev/ladle/internal/worker"
+)
+
+// TestWatchUrgentHoldsTheGate: an urgent event published (by any process)
+// holds the gate until its handler says it arrived; other events do not.
+func TestWatchUrgentHoldsTheGate(t *testing.T) {
+	h := newHarness(t, hopts{kind: brokertest.Embedded, noStart: true, fast: true})
+	g := priority.New()
+	stop, err := worker.WatchUrgent(h.b, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx := context.Background()
+	busy := func() bool { return g.Yield(ctx, 20*time.Millisecond) > 0 }
+	publish := func(typ string) string {
+		ev := ladle.Event{ID: uuid.NewString(), Type: typ, RestaurantID: 1, AggregateID: "x", CreatedAt: ladle.Now()}
+		if _, err := h.b.PublishEvents(ctx, []ladle.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+		return ev.ID
+	}
+
+	publish(ladle.EventCouponRedeemed)
+	time.Sleep(50 * time.Millisecond)
+	if busy() {
+		t.Fatal("a non-urgent event held the gate")
+	}
+	id := publish(ladle.EventOrderPlaced)
+	eventually(t, 5*time.Second, "the published receipt event to hold the gate", busy)
+	g.Arrived(id)
+	if busy() {
+		t.Fatal("gate still busy after the event arrived")
+	}
+}
