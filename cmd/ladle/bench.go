@@ -70,10 +70,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			"PostgreSQL to run on as well (a schema of its own is made and dropped); empty: SQLite only [LADLE_TEST_POSTGRES_URL]")
 		fset.BoolVar(&cfg.SQLite, "sqlite", true, "run on SQLite (the embedded default)")
 		fset.IntVar(&cfg.Rounds, "rounds", 1, "rounds per database; the table shows medians")
-		fset.Float64Var(&cfg.OrderRate, "order-rate", 10, "pay-at-pickup orders per second placed for the receipt-latency figures")
+		fset.Float64Var(&cfg.OrderRate, "order-rate", 20, "pay-at-pickup orders per second placed for the receipt-latency figures")
 		fset.IntVar(&cfg.Workers, "workers", 8, "--campaign-workers of the child")
 		fset.IntVar(&cfg.Pool, "pool", 16, "SMTP connections of the child's campaign pool (and of the baseline)")
-		fset.DurationVar(&cfg.Rest, "rest", 10*time.Second, "how long receipt latency is measured at rest, before the campaign")
+		fset.DurationVar(&cfg.Rest, "rest", 25*time.Second, "how long receipt latency is measured at rest, before the campaign and again after it")
 		fset.StringVar(&cfg.Compare, "compare", "", "another ladle binary (an earlier build) to run the same way, alternating rounds with this one, and compare")
 		fset.StringVar(&cfg.ChildCPUProfile, "child-cpuprofile", "", "write each round's CPU profile of the child (this build's) to PREFIX.<database>.<round>")
 		if err := fset.Parse(args); err != nil {
