@@ -2,8 +2,10 @@ package campaign
 
 import (
 	htmltemplate "html/template"
+	"slices"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 
 	"github.com/ladle-dev/ladle"
 )
@@ -23,6 +25,75 @@ type Templates struct {
 	subject *texttemplate.Template
 	html    *htmltemplate.Template
 	text    *texttemplate.Template
+	// fastSubject and fastText are the subject and text compiled to
+	// literal text and fields, when that is all they are (the usual
+	// case): rendering them is then appending, without text/template's
+	// reflection. nil: execute the template.
+	fastSubject, fastText []segment
+}
+
+// segment is literal text, or (field >= 0) one of Fields' values.
+type segment struct {
+	text  string
+	field int
+}
+
+// Fields' values by segment.field.
+const (
+	fieldName = iota
+	fieldEmail
+	fieldRestaurant
+	fieldUnsubscribeURL
+)
+
+// compileText returns t as segments if it is only literal text and
+// {{.Field}} actions of Fields (which text/template prints as they are),
+// else nil.
+func compileText(t *texttemplate.Template) []segment {
+	if t.Tree == nil || t.Root == nil || len(t.Templates()) > 1 {
+		return nil
+	}
+	var out []segment
+	for _, n := range t.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			out = append(out, segment{text: string(n.Text), field: -1})
+		case *parse.ActionNode:
+			if len(n.Pipe.Decl) > 0 || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) != 1 {
+				return nil
+			}
+			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 {
+				return nil
+			}
+			i := slices.Index([]string{"Name", "Email", "Restaurant", "UnsubscribeURL"}, f.Ident[0])
+			if i < 0 {
+				return nil
+			}
+			out = append(out, segment{field: i})
+		default:
+			return nil
+		}
+	}
+	return out
+}
+
+// write appends the segments, with f's values, to b.
+func write(b *strings.Builder, segs []segment, f *Fields) {
+	for _, s := range segs {
+		switch s.field {
+		case -1:
+			b.WriteString(s.text)
+		case fieldName:
+			b.WriteString(f.Name)
+		case fieldEmail:
+			b.WriteString(f.Email)
+		case fieldRestaurant:
+			b.WriteString(f.Restaurant)
+		case fieldUnsubscribeURL:
+			b.WriteString(f.UnsubscribeURL)
+		}
+	}
 }
 
 // ParseTemplates parses and checks a campaign's templates (executing them
@@ -59,13 +130,16 @@ func ParseTemplates(c *ladle.Campaign) (*Templates, map[string]string) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	t.fastSubject, t.fastText = compileText(t.subject), compileText(t.text)
 	return t, nil
 }
 
 // Render renders the three parts for one recipient into b (reused).
 func (t *Templates) Render(b *strings.Builder, f Fields) (subject, html, text string, err error) {
 	b.Reset()
-	if err = t.subject.Execute(b, f); err != nil {
+	if t.fastSubject != nil {
+		write(b, t.fastSubject, &f)
+	} else if err = t.subject.Execute(b, f); err != nil {
 		return
 	}
 	n1 := b.Len()
@@ -73,7 +147,9 @@ func (t *Templates) Render(b *strings.Builder, f Fields) (subject, html, text st
 		return
 	}
 	n2 := b.Len()
-	if err = t.text.Execute(b, f); err != nil {
+	if t.fastText != nil {
+		write(b, t.fastText, &f)
+	} else if err = t.text.Execute(b, f); err != nil {
 		return
 	}
 	s := b.String()
