@@ -213,6 +213,13 @@ type APIToken struct {
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 }
 
+// Test sends ("Send test to me") of one campaign are bounded to
+// CampaignTestsPerWindow per CampaignTestWindow, whoever asks.
+const (
+	CampaignTestsPerWindow = 5
+	CampaignTestWindow     = time.Minute
+)
+
 // CampaignStore is the storage contract of campaigns. Every method is
 // tenant-scoped by restaurantID like Store's.
 type CampaignStore interface {
@@ -282,6 +289,18 @@ type CampaignStore interface {
 	// EventCampaignWork, as MoveCampaign); it returns how many and the
 	// campaign.
 	RetryFailed(ctx context.Context, restaurantID int64, id string, now time.Time) (int64, *Campaign, error)
+
+	// RequestCampaignTest asks for a test send of the campaign (in any
+	// status) to the staff member userID, who must be a member of the
+	// restaurant (else not_found): it writes EventCampaignTest to the
+	// outbox and records the request under key, in one transaction, and
+	// returns the event id. The same campaign, member and key again
+	// returns the first request's event id and writes nothing (a double
+	// click sends one email). Past CampaignTestsPerWindow requests of the
+	// campaign within CampaignTestWindow it is rate_limited, with the
+	// seconds until the oldest leaves the window. Test sends have no send
+	// records: the campaign's counts never include them.
+	RequestCampaignTest(ctx context.Context, restaurantID int64, campaignID string, userID int64, key string, now time.Time) (eventID string, err error)
 
 	// CreateAPIToken stores a token by the SHA-256 hash of its secret.
 	CreateAPIToken(ctx context.Context, t *APIToken, hash []byte) error

@@ -29,7 +29,15 @@ const (
 	// with every move to sending (CampaignStore), it is the first
 	// fan-out step, on the subject the sender's own work messages use.
 	EventCampaignWork = "campaign.work" // payload: CampaignStart
+	EventCampaignTest = "campaign.test" // payload: CampaignTest
 )
+
+// CampaignTest is the payload of campaign.test: a test send of the
+// campaign (the event's aggregate id) to the staff member who asked.
+type CampaignTest struct {
+	CampaignID string `json:"campaign_id"`
+	UserID     int64  `json:"user_id"`
+}
 
 // CampaignStart is the payload of campaign.work: the first fan-out step of
 // a generation (its JSON is the sender's work message; internal/campaign).

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"fmt"
 	htmltemplate "html/template"
 	"slices"
 	"strings"
@@ -154,4 +155,30 @@ func (t *Templates) Render(b *strings.Builder, f Fields) (subject, html, text st
 	}
 	s := b.String()
 	return s[:n1], s[n1:n2], s[n2:], nil
+}
+
+// TestUnsubscribePath is the unsubscribe link of a test send: it looks
+// like a recipient's, and leads to a page that says it is a test; no
+// signed token names anybody in it, so it cannot unsubscribe anyone.
+const TestUnsubscribePath = "/unsubscribe/test"
+
+// Message is one rendered campaign email.
+type Message struct{ Subject, HTML, Text string }
+
+// TestMessage renders c as a test send to a staff member: the recipient's
+// rendering (the same templates and fields as the sender's), filled with
+// the staff member's name and address and the test unsubscribe link, and
+// the subject prefixed "[Test] ".
+func TestMessage(c *ladle.Campaign, restaurant, name, email, publicURL string) (*Message, error) {
+	tpl, errs := ParseTemplates(c)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("campaign %s: templates: %v", c.ID, errs)
+	}
+	var b strings.Builder
+	subject, html, text, err := tpl.Render(&b, Fields{Name: name, Email: email, Restaurant: restaurant,
+		UnsubscribeURL: strings.TrimRight(publicURL, "/") + TestUnsubscribePath})
+	if err != nil {
+		return nil, err
+	}
+	return &Message{Subject: "[Test] " + subject, HTML: html, Text: text}, nil
 }

@@ -203,6 +203,24 @@ func (s *Service) Cancel(ctx context.Context, restaurantID int64, id string) (*l
 	return s.store.MoveCampaign(ctx, restaurantID, id, ladle.CampaignCancelled, s.now())
 }
 
+// SendTest sends the campaign, rendered as a recipient gets it, to the
+// staff member userID's own address (never an address from a request),
+// with "[Test] " before the subject and an unsubscribe link that
+// unsubscribes nobody. It only writes the request and its event: a worker
+// sends it (worker.ConsumerCampaignTest), so it works from an API-only
+// process. key makes a repeat (a double click, a retried request) send
+// nothing more; see ladle.CampaignStore.RequestCampaignTest for the rate
+// bound. It returns the event id.
+func (s *Service) SendTest(ctx context.Context, restaurantID int64, id string, userID int64, key string) (string, error) {
+	if key == "" {
+		return "", ladle.Errorf(ladle.KindInvalid, ladle.CodeIdempotencyKeyMissing, "a request key is required for a test send (Idempotency-Key)")
+	}
+	if err := ladle.CheckIdempotencyKey(key); err != nil {
+		return "", err
+	}
+	return s.store.RequestCampaignTest(ctx, restaurantID, id, userID, key, s.now())
+}
+
 // MaxScheduleAhead bounds how far ahead a campaign can be scheduled.
 const MaxScheduleAhead = 366 * 24 * time.Hour
 

@@ -246,7 +246,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		}
 		cons, err := worker.EmailConsumers(worker.EmailConfig{
 			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
-			StatusURL:   worker.StatusLinker(cfg.PublicURL, statusPath),
+			StatusURL: worker.StatusLinker(cfg.PublicURL, statusPath), PublicURL: cfg.PublicURL,
 			Concurrency: cfg.WorkerConcurrency, Scale: scale, AckWait: cfg.AckWait, SendTimeout: cfg.SendTimeout, Backoff: cfg.Backoff,
 			MaxAttempts: cfg.MaxAttempts, Urgent: cfg.Urgent,
 		})

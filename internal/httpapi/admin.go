@@ -68,6 +68,7 @@ func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
 	for _, action := range []string{"send", "pause", "resume", "cancel", "retry-failed"} {
 		h("POST "+base+"/campaigns/{id}/"+action, d.handleCampaignAction(action), true)
 	}
+	h("POST "+base+"/campaigns/{id}/test", d.handleCampaignTest, true)
 	for _, rt := range couponRoutes(d) { // admin_coupons.go
 		h(rt.pattern, rt.fn, true)
 	}
@@ -241,6 +242,18 @@ func (d AdminDeps) handleCampaignSchedule(w http.ResponseWriter, r *http.Request
 		return err
 	}
 	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// handleCampaignTest sends the campaign as a test to the token's staff
+// member (their own address: the request names none), once per
+// Idempotency-Key: 202 with where it goes. Too many: 429 with Retry-After.
+func (d AdminDeps) handleCampaignTest(w http.ResponseWriter, r *http.Request, rest *ladle.Restaurant, tok *ladle.APIToken) error {
+	id, err := d.Campaigns.SendTest(r.Context(), rest.ID, r.PathValue("id"), tok.UserID, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"queued": true, "to": tok.Email, "event_id": id})
 	return nil
 }
 

@@ -23,6 +23,7 @@ type CampaignService interface {
 	Cancel(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
 	Schedule(ctx context.Context, restaurantID int64, id string, at time.Time) (*ladle.Campaign, error)
 	RetryFailed(ctx context.Context, restaurantID int64, id string) (int64, *ladle.Campaign, error)
+	SendTest(ctx context.Context, restaurantID int64, id string, userID int64, key string) (string, error)
 	Progress(ctx context.Context, restaurantID int64, id string) (*campaign.Progress, error)
 }
 
@@ -56,9 +57,13 @@ type campaignPage struct {
 	P          *campaign.Progress
 	Done       int64
 	Error      string
-	SendAt     string // when a scheduled campaign starts, in the restaurant's zone
-	Actions    []campaignAction
-	Failed     []ladle.Send // the first failed sends, with their reasons
+	Notice     string
+	// TestKey is the "Send test to me" form's request key, made when the
+	// page was rendered: a double click sends one test.
+	TestKey string
+	SendAt  string // when a scheduled campaign starts, in the restaurant's zone
+	Actions []campaignAction
+	Failed  []ladle.Send // the first failed sends, with their reasons
 }
 
 // campaignAction is one button of the campaign page.
@@ -153,7 +158,8 @@ func (s *server) handleCampaign(w http.ResponseWriter, r *http.Request, st *staf
 		return
 	}
 	cp := campaignPage{page: page{Title: p.Name + " · Campaigns", Staff: st},
-		Restaurant: st.Restaurant, P: p, Done: p.Sent + p.Failed + p.Skipped, Error: r.URL.Query().Get("error")}
+		Restaurant: st.Restaurant, P: p, Done: p.Sent + p.Failed + p.Skipped, Error: r.URL.Query().Get("error"),
+		Notice: r.URL.Query().Get("notice"), TestKey: newNonce()}
 	if p.Status == ladle.CampaignScheduled && p.ScheduledAt != nil {
 		cp.SendAt = p.ScheduledAt.In(st.Restaurant.Location()).Format("2006-01-02 15:04 MST")
 	}
@@ -190,6 +196,7 @@ func (s *server) handleCampaignAction(w http.ResponseWriter, r *http.Request, st
 	}
 	ctx, rid, id := r.Context(), st.Restaurant.ID, r.PathValue("id")
 	var err error
+	var notice string
 	switch r.PathValue("action") {
 	case "send":
 		_, err = s.Campaigns.Start(ctx, rid, id)
@@ -209,6 +216,11 @@ func (s *server) handleCampaignAction(w http.ResponseWriter, r *http.Request, st
 		}
 	case "retry-failed":
 		_, _, err = s.Campaigns.RetryFailed(ctx, rid, id)
+	case "test":
+		// To the signed-in member's own address, whatever the form says.
+		if _, err = s.Campaigns.SendTest(ctx, rid, id, st.User.ID, r.PostFormValue("key")); err == nil {
+			notice = "A test was sent to " + st.User.Email + "."
+		}
 	default:
 		s.notFound(w, r)
 		return
@@ -216,12 +228,16 @@ func (s *server) handleCampaignAction(w http.ResponseWriter, r *http.Request, st
 	to := "/admin/r/" + strconv.FormatInt(rid, 10) + "/campaigns/" + id
 	if err != nil {
 		var le *ladle.Error
-		if asLadleError(err, &le) && (le.Kind == ladle.KindConflict || le.Kind == ladle.KindUnavailable || le.Kind == ladle.KindInvalid) {
+		if asLadleError(err, &le) && (le.Kind == ladle.KindConflict || le.Kind == ladle.KindUnavailable || le.Kind == ladle.KindInvalid ||
+			le.Kind == ladle.KindRateLimited) {
 			http.Redirect(w, r, to+"?error="+urlQueryEscape(le.Message), http.StatusSeeOther)
 			return
 		}
 		s.fail(w, r, err)
 		return
+	}
+	if notice != "" {
+		to += "?notice=" + urlQueryEscape(notice)
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

@@ -36,6 +36,12 @@ func Unsubscribe(store UnsubscribeStore, signer *campaign.Signer, log *slog.Logg
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Type", "text/html; charset=utf-8")
+		if "/unsubscribe/"+r.PathValue("token") == campaign.TestUnsubscribePath {
+			// A test send's link: nobody to unsubscribe.
+			_ = unsubscribePage.Execute(w, unsubView{Title: "Test email", Message: "This is the unsubscribe link of a " +
+				"test email. In the campaign, each recipient's link unsubscribes them; this one unsubscribed nobody."})
+			return
+		}
 		rid, email, err := signer.Parse(r.PathValue("token"))
 		if err != nil {
 			w.WriteHeader(http.StatusNotFound)

@@ -72,6 +72,10 @@ type EmailStore interface {
 	EmailSent(ctx context.Context, id int64, transport string, now time.Time) error
 	EmailFailed(ctx context.Context, id int64, reason string, final bool, now time.Time) error
 	GiveUpEmail(ctx context.Context, consumer, eventID, reason string, now time.Time) error
+	// For campaign test sends (campaign_email.go).
+	Campaign(ctx context.Context, restaurantID int64, id string) (*ladle.Campaign, error)
+	Membership(ctx context.Context, userID, restaurantID int64) (*ladle.Membership, error)
+	UserByID(ctx context.Context, id int64) (*ladle.User, error)
 }
 
 // Consumer names of the email consumers.
@@ -79,6 +83,8 @@ const (
 	ConsumerReceipt = "receipt"
 	ConsumerReady   = "ready"
 	ConsumerRefund  = "refund"
+	// ConsumerCampaignTest sends a campaign's test sends (campaign_email.go).
+	ConsumerCampaignTest = "campaign_test"
 )
 
 // FaultAfterSend is reached when the transport accepted an email but it was
@@ -97,6 +103,9 @@ type EmailConfig struct {
 	// StatusURL returns the absolute link to an order's guest status page
 	// (see StatusLinker).
 	StatusURL func(orderID string) string
+	// PublicURL is the https base of the test unsubscribe link in
+	// campaign test sends (--public-url).
+	PublicURL string
 	// SendTimeout bounds one hand-over to the transport (default 30s). The
 	// lease on an email is this plus as much again, up to 10s more.
 	SendTimeout time.Duration
@@ -249,7 +258,8 @@ func newEmailer(cfg EmailConfig) (*emailer, error) {
 	return e, nil
 }
 
-// EmailConsumers returns the receipt, ready-for-pickup and refund consumers.
+// EmailConsumers returns the receipt, ready-for-pickup, refund and
+// campaign test send consumers.
 func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 	e, err := newEmailer(cfg)
 	if err != nil {
@@ -263,7 +273,8 @@ func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 	return []Consumer{
 		mk(ConsumerReceipt, ladle.EventOrderPlaced, e.handleReceipt),
 		mk(ConsumerReady, ladle.EventOrderStatusChanged, e.handleReady),
-		mk(ConsumerRefund, ladle.EventRefundCreated, e.handleRefund), // refund_email.go
+		mk(ConsumerRefund, ladle.EventRefundCreated, e.handleRefund),            // refund_email.go
+		mk(ConsumerCampaignTest, ladle.EventCampaignTest, e.handleCampaignTest), // campaign_email.go
 	}, nil
 }
 
@@ -385,6 +396,13 @@ func (e *emailer) send(ctx context.Context, consumer string, kind mail.Kind, ev 
 		Subject: rendered.Subject, Text: rendered.Text, HTML: rendered.HTML,
 		MessageID: ev.ID + "." + consumer + "@" + e.domain, Transport: e.Transport.Name(), CreatedAt: now,
 	}
+	return e.deliver(ctx, ev, em)
+}
+
+// deliver hands the rendered email em of event ev to the transport exactly
+// once per event (see the top of this file).
+func (e *emailer) deliver(ctx context.Context, ev ladle.Event, em *ladle.Email) error {
+	now := e.Clock()
 	if e.Transport.Name() == mail.MailboxName {
 		// The dev mailbox: delivery is the record itself, written with
 		// the inbox row in one transaction (no crash window at all).
