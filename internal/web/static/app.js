@@ -765,11 +765,12 @@
 
   // ---- staff board -------------------------------------------------------------------
 
-  // The board reloads itself every 30 s, unless someone is in the middle of
+  // The board reloads itself every 30 s, unless its live stream (live.js)
+  // is on, which keeps it current in place, or someone is in the middle of
   // something (typing a cancel reason, an open menu).
   function initBoard() {
     setInterval(function () {
-      if (document.hidden) return;
+      if (document.hidden || document.body.dataset.live === 'on') return;
       var a = document.activeElement;
       if (a && (a.tagName === 'INPUT' || a.tagName === 'TEXTAREA')) return;
       if (document.querySelector('details[open]')) return;
