@@ -16,6 +16,13 @@ import (
 	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
+// stepTimeout bounds one step of a browser test (the actions given to run,
+// one evaluation, one wait for a condition). It is no promise of the
+// product's: it only ends a test that hangs. CI runs every package's tests
+// at once on two cores, where Chromium gets a small share of a CPU and a
+// login, a page load or two can take tens of seconds.
+const stepTimeout = 2 * time.Minute
+
 // expectedStatus matches the console line of a page the tests expect to be
 // answered with a 4xx (a re-rendered form, the "still placing" page).
 var expectedStatus = regexp.MustCompile(`Failed to load resource: the server responded with a status of (402|409|422)`)
@@ -34,6 +41,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
+		// Chromium starting on a loaded machine can be slow to say where
+		// its DevTools listen (the default gives up after 20 s).
+		chromedp.WSURLReadTimeout(stepTimeout),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -69,18 +79,25 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// run runs the steps in order within stepTimeout. A failure names the step
+// and the page the tab was on.
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	if err := chromedp.Do(tctx, steps...); err != nil {
-		t.Fatal(err)
+	for i, step := range steps {
+		if err := chromedp.Do(tctx, step); err != nil {
+			lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+			where, _ := chromedp.Run(lctx, chromedp.Evaluate[string](`location.href + ' (' + document.readyState + ')'`))
+			lcancel()
+			t.Fatalf("step %d of %d: %v; the tab is at %s", i+1, len(steps), err, where)
+		}
 	}
 }
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](js))
 	if err != nil {
@@ -100,7 +117,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	// Sticky headers land mid-page in a full-page capture of a scrolled page.
 	eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
 	if err != nil {

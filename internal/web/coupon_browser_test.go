@@ -23,7 +23,7 @@ func TestBrowserCouponCreate(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#l-password`), staffPassword),
 		chromedp.Click(chromedp.CSS(`.login button[type="submit"]`)),
 	)
-	// Each step has its own deadline (run's 20 s): a loaded machine is slow.
+	// Each step has its own deadline (stepTimeout): a loaded machine is slow.
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#new-coupon`)))
 	run(t, ctx,
 		chromedp.SendKeys(chromedp.CSS(`#coupon-code`), "lunch15"),

@@ -123,7 +123,7 @@ func TestBrowserCouponChangesTotal(t *testing.T) {
 	}
 	waitText := func(sel, want string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(stepTimeout)
 		for text(sel) != want {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s says %q, want %q", sel, text(sel), want)

@@ -243,7 +243,7 @@ func TestScreenshots(t *testing.T) {
 				p.prepare()
 			}
 			// Every picture loaded (lazy ones in view are asked for now).
-			tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 			_, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`Promise.all([...document.images].map(i => { i.loading = 'eager';
 				return i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; }); })).then(() => true)`, chromedp.EvalAwaitPromise))
 			cancel()
@@ -264,7 +264,7 @@ func TestScreenshots(t *testing.T) {
 // shot captures the viewport as a small PNG (shrinkPNG).
 func shot(t *testing.T, ctx context.Context, path string) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	raw, err := chromedp.Run(tctx, chromedp.CaptureScreenshot())
 	if err != nil {

@@ -31,7 +31,7 @@ func staffLogin(t *testing.T, ctx context.Context, e *env, u *ladle.User, next s
 		chromedp.SendKeys(chromedp.CSS(`#l-password`), staffPassword),
 		chromedp.Click(chromedp.CSS(`.login button[type="submit"]`)),
 	)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(stepTimeout); ; time.Sleep(50 * time.Millisecond) {
 		loc := eval[string](t, ctx, `document.readyState === 'complete' ? location.href : ''`)
 		if loc == next {
 			return
@@ -255,7 +255,7 @@ type axeViolation struct {
 // critical violation of WCAG 2.1 A/AA and axe's best practices.
 func axeCheck(t *testing.T, ctx context.Context, page, src string) {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	if _, err := chromedp.Run(tctx, chromedp.Evaluate[bool](src+";\ntrue")); err != nil {
 		t.Fatalf("%s: injecting axe: %v", page, err)
