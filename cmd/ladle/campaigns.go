@@ -11,6 +11,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/httpapi"
 	"github.com/ladle-dev/ladle/internal/mail"
 	"github.com/ladle-dev/ladle/internal/menucache"
+	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/web"
@@ -64,9 +65,10 @@ func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *
 	return c, nil
 }
 
-// routes adds the staff API and the unsubscribe page.
-func (c *campaigns) routes(mux *http.ServeMux, cfg *config, store *sqlstore.Store, log *slog.Logger) {
-	httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: store, Campaigns: c.svc, Logger: log, RequestTimeout: cfg.RequestTimeout})
+// routes adds the staff API (its refunds made by orders) and the
+// unsubscribe page.
+func (c *campaigns) routes(mux *http.ServeMux, cfg *config, store *sqlstore.Store, orders *ordering.Service, log *slog.Logger) {
+	httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: store, Campaigns: c.svc, Ordering: orders, Logger: log, RequestTimeout: cfg.RequestTimeout})
 	mux.Handle("/unsubscribe/{token}", web.Unsubscribe(store, c.signer, log))
 }
 

@@ -253,7 +253,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			MenuLimit: limits.New(limit.Config{Name: "menu", MaxInFlight: cfg.MaxInflightMenu,
 				MaxQueue: 2 * cfg.MaxInflightMenu, MaxWait: time.Second})})
 		mux.Handle("GET /media/", imaging.Handler(blobs, log))
-		camps.routes(mux, cfg, store, log) // campaigns.go
+		camps.routes(mux, cfg, store, orders, log) // campaigns.go
 		// The storefront and staff pages own everything the patterns above do not.
 		mux.Handle("/", web.New(web.Deps{Store: store, Menus: menus, Ordering: orders, Auth: authMgr, Logger: log,
 			ImageURL: imageURL, Images: blobs, StripePublishableKey: cfg.StripePublishableKey, MenuChanged: menus.Invalidate, Live: ev.Hub, Deliveries: store, System: ev.Board, Campaigns: camps.svc,

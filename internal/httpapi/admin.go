@@ -14,6 +14,7 @@ import (
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/auth"
 	"github.com/ladle-dev/ladle/internal/campaign"
+	"github.com/ladle-dev/ladle/internal/ordering"
 	"github.com/ladle-dev/ladle/internal/problem"
 )
 
@@ -22,13 +23,17 @@ type AdminStore interface {
 	ladle.CampaignStore
 	ladle.CouponStore
 	RestaurantBySlug(ctx context.Context, slug string) (*ladle.Restaurant, error)
+	RestaurantOrder(ctx context.Context, restaurantID int64, id string) (*ladle.Order, error)
+	Refunds(ctx context.Context, restaurantID int64, orderID string) ([]ladle.Refund, ladle.RefundTotals, error)
 }
 
 // AdminDeps are the staff API's dependencies, all required but Logger.
 type AdminDeps struct {
 	Store     AdminStore
 	Campaigns *campaign.Service
-	Logger    *slog.Logger
+	// Ordering makes refunds (admin_refunds.go).
+	Ordering *ordering.Service
+	Logger   *slog.Logger
 	// RequestTimeout bounds a request's database work (0: none); an import
 	// is bounded by its body instead.
 	RequestTimeout time.Duration
@@ -50,7 +55,7 @@ const ImportReadTimeout = 10 * time.Minute
 // scripts authenticate with "Authorization: Bearer ldl_…" (ladle token
 // create). A token works only for its own restaurant (any other is 404, as
 // if it did not exist) and only while its member still belongs to it, with
-// the member's current role: campaigns and coupons need owner or manager.
+// the member's current role: campaigns, coupons and refunds need owner or manager.
 func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -70,6 +75,9 @@ func RegisterAdmin(mux *http.ServeMux, d AdminDeps) {
 	}
 	h("POST "+base+"/campaigns/{id}/test", d.handleCampaignTest, true)
 	for _, rt := range couponRoutes(d) { // admin_coupons.go
+		h(rt.pattern, rt.fn, true)
+	}
+	for _, rt := range refundRoutes(d) { // admin_refunds.go
 		h(rt.pattern, rt.fn, true)
 	}
 }

@@ -24,6 +24,12 @@ func (b *bundle) send(t *testing.T, method, path, key string, body any) response
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	return do(t, req)
+}
+
+// do sends req and reads the whole response.
+func do(t *testing.T, req *http.Request) response {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
