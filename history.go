@@ -65,11 +65,21 @@ type OrderQuery struct {
 
 // Report is a restaurant's sales over a date range, in its time zone.
 // Sales are orders placed and not cancelled (placed, accepted, preparing,
-// ready, completed); Revenue is their totals (tax and tips included).
+// ready, completed); Revenue is their totals (tax and tips included), by
+// when each order was placed: the gross.
+//
+// Refunded is the card refunds that succeeded in the range, counted when
+// they succeeded (not when their order was placed: a refund on Tuesday of
+// Monday's order lowers Tuesday), of orders that are sales: a cancelled
+// order's refunds are left out, as the order itself is. Net is Revenue
+// minus Refunded; it can be negative for a range with more refunds than
+// sales.
 type Report struct {
 	From, To      time.Time // [From, To), UTC
 	Orders        int
 	Revenue       Money
+	Refunded      Money
+	Net           Money
 	Discounts     Money
 	Tax, Tips     Money
 	AverageTicket Money // Revenue / Orders, rounded down; 0 without orders
@@ -85,10 +95,12 @@ type Report struct {
 
 // ReportBucket is the sales of one day or one hour of the day.
 type ReportBucket struct {
-	Label   string    `json:"label"` // "2030-05-17" or "14:00"
-	Start   time.Time `json:"start"` // a day's local midnight; zero for hours
-	Orders  int       `json:"orders"`
-	Revenue Money     `json:"revenue"`
+	Label    string    `json:"label"` // "2030-05-17" or "14:00"
+	Start    time.Time `json:"start"` // a day's local midnight; zero for hours
+	Orders   int       `json:"orders"`
+	Revenue  Money     `json:"revenue"`  // gross, by when orders were placed
+	Refunded Money     `json:"refunded"` // by when refunds succeeded
+	Net      Money     `json:"net"`      // Revenue - Refunded
 }
 
 // ItemSales is what one menu item sold in a report's range.
@@ -114,6 +126,7 @@ type SalesSlot struct {
 	Start     time.Time
 	Orders    int
 	Revenue   Money
+	Refunded  Money // refunds that succeeded in the slot (Report.Refunded)
 	Discounts Money
 	Tax, Tips Money
 	Cancelled int
@@ -145,24 +158,30 @@ func BuildReport(loc *time.Location, from, to time.Time, slots []SalesSlot, item
 			rep.Hours[h].Label = "0" + rep.Hours[h].Label
 		}
 	}
+	add := func(b *ReportBucket, s SalesSlot) {
+		b.Orders += s.Orders
+		b.Revenue += s.Revenue
+		b.Refunded += s.Refunded
+		b.Net = b.Revenue - b.Refunded
+	}
 	for _, s := range slots {
 		rep.Cancelled += s.Cancelled
-		if s.Orders == 0 {
+		if s.Orders == 0 && s.Refunded == 0 {
 			continue
 		}
 		rep.Orders += s.Orders
 		rep.Revenue += s.Revenue
+		rep.Refunded += s.Refunded
 		rep.Discounts += s.Discounts
 		rep.Tax += s.Tax
 		rep.Tips += s.Tips
 		lt := s.Start.In(loc)
 		if i, ok := dayIndex[lt.Format("2006-01-02")]; ok {
-			rep.Days[i].Orders += s.Orders
-			rep.Days[i].Revenue += s.Revenue
+			add(&rep.Days[i], s)
 		}
-		rep.Hours[lt.Hour()].Orders += s.Orders
-		rep.Hours[lt.Hour()].Revenue += s.Revenue
+		add(&rep.Hours[lt.Hour()], s)
 	}
+	rep.Net = rep.Revenue - rep.Refunded
 	if rep.Orders > 0 {
 		rep.AverageTicket = rep.Revenue / Money(rep.Orders)
 	}
@@ -184,7 +203,8 @@ type HistoryStore interface {
 	OrderHistory(ctx context.Context, restaurantID int64, orderID string) ([]StatusEntry, error)
 	// OrderEmails lists the emails recorded for the order, oldest first.
 	OrderEmails(ctx context.Context, restaurantID int64, orderID string) ([]Email, error)
-	// SalesReport aggregates [from, to): quarter-hour sales slots, the top
+	// SalesReport aggregates [from, to): quarter-hour sales slots (with
+	// the refunds that succeeded in each, of orders not cancelled), the top
 	// items by quantity (at most topItems) and every coupon code used.
 	SalesReport(ctx context.Context, restaurantID int64, from, to time.Time, topItems int) ([]SalesSlot, []ItemSales, []CouponUse, error)
 }

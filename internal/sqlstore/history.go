@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,6 +181,16 @@ const (
 	slotSQLite   = `created_at / 900000000`
 	slotPostgres = `floor(extract(epoch FROM created_at) / 900)::bigint`
 
+	// Refunds count when they succeeded: a succeeded refund never changes
+	// again, so its updated_at is that moment. A cancelled order's refunds
+	// are left out, as the order is.
+	sqlRefundSlotsHead = `SELECT `
+	sqlRefundSlotsTail = ` AS slot, CAST(SUM(r.amount) AS BIGINT)
+	FROM refunds r JOIN orders o ON o.id = r.order_id
+	WHERE r.restaurant_id = $1 AND r.status = 'succeeded' AND r.updated_at >= $2 AND r.updated_at < $3
+		AND o.status <> 'cancelled'
+	GROUP BY slot ORDER BY slot`
+
 	sqlTopItemsHead = `SELECT l.item_id, MAX(`
 	sqlTopItemsTail = `), CAST(SUM(l.quantity) AS BIGINT), CAST(SUM(l.line_total) AS BIGINT)
 	FROM orders o JOIN order_lines l ON l.order_id = o.id
@@ -195,7 +206,40 @@ const (
 	GROUP BY coupon_code ORDER BY COUNT(*) DESC, coupon_code`
 )
 
-// SalesReport implements ladle.HistoryStore. Its three statements read one
+// addRefundSlots adds the refunds that succeeded in each quarter hour of
+// [from, to) to slots (ordered by start), making slots for quarter hours
+// without sales.
+func addRefundSlots(ctx context.Context, tx *Tx, slots []ladle.SalesSlot, slotExpr string, restaurantID int64, from, to time.Time) ([]ladle.SalesSlot, error) {
+	rows, err := tx.QueryContext(ctx, sqlRefundSlotsHead+slotExpr+sqlRefundSlotsTail, restaurantID, ts(from), ts(to))
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[int64]int, len(slots))
+	for i, sl := range slots {
+		at[sl.Start.Unix()] = i
+	}
+	for rows.Next() {
+		var slot int64
+		var amount ladle.Money
+		if err := rows.Scan(&slot, &amount); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		start := time.Unix(slot*900, 0).UTC()
+		if i, ok := at[start.Unix()]; ok {
+			slots[i].Refunded += amount
+		} else {
+			slots = append(slots, ladle.SalesSlot{Start: start, Refunded: amount})
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(slots, func(a, b ladle.SalesSlot) int { return a.Start.Compare(b.Start) })
+	return slots, nil
+}
+
+// SalesReport implements ladle.HistoryStore. Its four statements read one
 // snapshot.
 func (s *Store) SalesReport(ctx context.Context, restaurantID int64, from, to time.Time, topItems int) ([]ladle.SalesSlot, []ladle.ItemSales, []ladle.CouponUse, error) {
 	if !to.After(from) {
@@ -229,6 +273,9 @@ func (s *Store) SalesReport(ctx context.Context, restaurantID int64, from, to ti
 			slots = append(slots, sl)
 		}
 		if err := closeRows(rows); err != nil {
+			return err
+		}
+		if slots, err = addRefundSlots(ctx, tx, slots, strings.ReplaceAll(slotExpr, "created_at", "r.updated_at"), restaurantID, from, to); err != nil {
 			return err
 		}
 		if rows, err = tx.QueryContext(ctx, sqlTopItemsHead+nameExpr+sqlTopItemsTail, restaurantID, ts(from), ts(to), topItems); err != nil {

@@ -14,6 +14,7 @@ func init() {
 		testCase{name: "History/Search", fn: testHistorySearch},
 		testCase{name: "History/StatusHistory", fn: testStatusHistory},
 		testCase{name: "History/SalesReport", fn: testSalesReport},
+		testCase{name: "History/SalesReportRefunds", fn: testSalesReportRefunds},
 		testCase{name: "Coupon/Update", fn: testCouponUpdate},
 	)
 }
@@ -236,6 +237,60 @@ func testSalesReport(t *testing.T, e *env) {
 	ok(t, err)
 	if other := ladle.BuildReport(loc, from, to, slots, nil, nil); other.Orders != 1 || other.Revenue == a.Total {
 		t.Fatalf("other restaurant's report = %+v", other)
+	}
+}
+
+// testSalesReportRefunds: a refund counts on the local day it succeeded,
+// not the day its order was placed; pending and failed refunds do not
+// count, nor do a cancelled order's; net is gross minus refunded.
+func testSalesReportRefunds(t *testing.T, e *env) {
+	s, f := e.seed()
+	rid := f.Restaurant.ID
+	loc := f.Restaurant.Location()
+	o := captured(t, s, f, "net@example.com", "ch_net") // Friday 2030-05-17, 08:30 local
+	settle := func(orderID, key string, amount ladle.Money, succeeded bool, when time.Time) {
+		t.Helper()
+		r, _, err := s.CreateRefund(ctx, newRefund(f, orderID, key, amount))
+		ok(t, err)
+		_, err = s.SettleRefund(ctx, ladle.RefundSettlement{RestaurantID: rid, RefundID: r.ID, Attempt: 1,
+			Succeeded: succeeded, ProviderRefundID: "re_" + key + orderID[len(orderID)-6:], FailureReason: "declined", Now: when})
+		ok(t, err)
+	}
+	saturday := now.Add(24 * time.Hour)
+	settle(o.ID, "k1", 500, true, saturday)
+	settle(o.ID, "k2", 300, false, saturday)
+	_, _, err := s.CreateRefund(ctx, newRefund(f, o.ID, "k3", 200)) // pending
+	ok(t, err)
+	c := captured(t, s, f, "net-cancel@example.com", "ch_net_cancel")
+	settle(c.ID, "k1", 100, true, now)
+	_, err = s.SetOrderStatus(ctx, rid, c.ID, ladle.StatusCancelled, "closed", 0, now)
+	ok(t, err)
+
+	report := func(from, to time.Time) *ladle.Report {
+		t.Helper()
+		slots, items, coupons, err := s.SalesReport(ctx, rid, from, to, 10)
+		ok(t, err)
+		return ladle.BuildReport(loc, from, to, slots, items, coupons)
+	}
+	friday, sunday := time.Date(2030, 5, 17, 0, 0, 0, 0, loc), time.Date(2030, 5, 19, 0, 0, 0, 0, loc)
+	rep := report(friday, sunday)
+	if rep.Orders != 1 || rep.Revenue != o.Total || rep.Refunded != 500 || rep.Net != o.Total-500 {
+		t.Fatalf("report: orders %d, gross %d, refunded %d, net %d; want 1, %d, 500, %d", rep.Orders, rep.Revenue, rep.Refunded, rep.Net, o.Total, o.Total-500)
+	}
+	if d := rep.Days; len(d) != 2 || d[0].Revenue != o.Total || d[0].Refunded != 0 || d[0].Net != o.Total ||
+		d[1].Orders != 0 || d[1].Revenue != 0 || d[1].Refunded != 500 || d[1].Net != -500 {
+		t.Fatalf("days = %+v", rep.Days)
+	}
+	if h := rep.Hours[8]; h.Revenue != o.Total || h.Refunded != 500 || h.Net != o.Total-500 {
+		t.Fatalf("08:00 = %+v", h)
+	}
+	// Friday alone: the sale, not Saturday's refund.
+	if rep := report(friday, friday.AddDate(0, 0, 1)); rep.Revenue != o.Total || rep.Refunded != 0 || rep.Net != o.Total {
+		t.Fatalf("Friday: %+v", rep)
+	}
+	// Saturday alone: the refund, no sale.
+	if rep := report(friday.AddDate(0, 0, 1), sunday); rep.Orders != 0 || rep.Refunded != 500 || rep.Net != -500 || rep.AverageTicket != 0 {
+		t.Fatalf("Saturday: %+v", rep)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/ordering"
 )
 
 // manager makes a user with the manager role in rid.
@@ -198,6 +199,31 @@ func TestReportsPage(t *testing.T) {
 			"12:00: 2", "Burger", ">SAVE10<")
 		page.wantNot(t, "Steak frites")
 		m.get("/admin/r/"+itoa(rid)+"/reports?from=nope").want(t, http.StatusBadRequest, `value="nope"`)
+
+		// A card order refunded in part the next day: gross on the 17th,
+		// the refund on the 18th, net of both over the two days; the
+		// export shows the order's refunded and net.
+		d := e.paidOrder("d@example.com")
+		e.clock.Set(time.Date(2030, 5, 18, 15, 0, 0, 0, time.UTC))
+		if r, err := e.svc.Refund(t.Context(), rid, d.ID, ordering.RefundInput{Key: "k1", Amount: 400}); err != nil || r.Status != ladle.RefundSucceeded {
+			t.Fatalf("refund: %+v %v", r, err)
+		}
+		m = e.client() // a day later: a new session
+		m.login(e.manager("m2", rid))
+		gross := a.Total + b.Total + d.Total
+		m.get("/admin/r/"+itoa(rid)+"/reports?from=2030-05-11&to=2030-05-17").want(t, http.StatusOK,
+			`data-kpi="revenue">`+formatMoney(gross, "USD")+`<`, `data-kpi="refunded">`+formatMoney(0, "USD")+`<`,
+			`data-kpi="net">`+formatMoney(gross, "USD")+`<`)
+		m.get("/admin/r/"+itoa(rid)+"/reports?from=2030-05-11&to=2030-05-18").want(t, http.StatusOK,
+			`data-kpi="orders">3<`, `data-kpi="revenue">`+formatMoney(gross, "USD")+`<`,
+			`data-kpi="refunded">`+formatMoney(400, "USD")+`<`, `data-kpi="net">`+formatMoney(gross-400, "USD")+`<`,
+			`<tr data-bucket="2030-05-18"><td>2030-05-18</td><td class="num">0</td><td class="num">`+formatMoney(0, "USD")+
+				`</td><td class="num">`+formatMoney(400, "USD")+`</td><td class="num">`+formatMoney(-400, "USD")+`</td></tr>`)
+		res := m.get("/admin/r/" + itoa(rid) + "/history.csv?from=2030-05-17&to=2030-05-17&q=d%40example.com")
+		rows, err := csv.NewReader(strings.NewReader(res.body)).ReadAll()
+		if err != nil || len(rows) != 2 || rows[1][len(csvHeader)-2] != decimal(400, "USD") || rows[1][len(csvHeader)-1] != decimal(d.Total-400, "USD") {
+			t.Fatalf("export = %q, %v", rows, err)
+		}
 	})
 }
 

@@ -191,9 +191,13 @@ func (s *server) handleHistory(w http.ResponseWriter, r *http.Request, st *staff
 	s.render(w, r, http.StatusOK, "admin_history.html", p)
 }
 
-// csvHeader is the export's first row.
+// csvHeader is the export's first row. refunded is what was refunded of
+// the order so far (whenever it happened; the reports count refunds on
+// the day they succeeded), net its total minus that; they come last so
+// the earlier columns keep their places.
 var csvHeader = []string{"number", "created", "status", "customer", "email", "phone", "pickup", "items",
-	"subtotal", "discount", "tax", "tip", "total", "currency", "coupon", "payment_method", "payment_status", "order_id"}
+	"subtotal", "discount", "tax", "tip", "total", "currency", "coupon", "payment_method", "payment_status", "order_id",
+	"refunded", "net"}
 
 // handleHistoryCSV streams the orders of the range and search as CSV,
 // newest first: it reads them exportBatch at a time by keyset and flushes
@@ -296,7 +300,7 @@ func csvOrderRow(row []string, o *ladle.Order, loc *time.Location) {
 		o.Customer.Email, o.Customer.Phone, pickup, items.String(),
 		decimal(o.Subtotal, o.Currency), decimal(o.Discount, o.Currency), decimal(o.Tax, o.Currency),
 		decimal(o.Tip, o.Currency), decimal(o.Total, o.Currency), o.Currency, o.CouponCode, o.PaymentMethod,
-		o.PaymentStatus, o.ID}
+		o.PaymentStatus, o.ID, decimal(o.Refunded, o.Currency), decimal(o.Total-o.Refunded, o.Currency)}
 	for i, v := range vals {
 		row[i] = csvCell(v)
 	}

@@ -30,8 +30,9 @@ type reportsPage struct {
 }
 
 // handleReports shows the sales of a date range (default: the last 30
-// days) in the restaurant's time zone: orders and revenue per day and per
-// hour of the day as charts (server-side SVG, each with its table), the
+// days) in the restaurant's time zone: gross, refunded and net revenue
+// (ladle.Report: refunds count on the day they succeeded), orders and net
+// revenue per day and per hour of the day as charts (server-side SVG, each with its table), the
 // average ticket, the top items and the coupons used.
 func (s *server) handleReports(w http.ResponseWriter, r *http.Request, st *staffView) {
 	if !st.Role.CanEditMenu() {
@@ -66,19 +67,22 @@ const (
 	chartTop, chartMaxLabel = 12, 12
 )
 
-// svgChart draws buckets as a bar chart of "orders" or "revenue" (in
-// currency), as inline SVG: no script, no external service. Labels are
+// svgChart draws buckets as a bar chart of "orders", "revenue" (gross) or
+// "net" (in currency; a net below zero draws no bar), as inline SVG: no script, no external service. Labels are
 // thinned to at most a dozen; the page shows the same numbers as a table
 // for screen readers and for exact values.
 func svgChart(buckets []ladle.ReportBucket, metric, currency, title string) template.HTML {
 	val := func(b ladle.ReportBucket) int64 {
-		if metric == "revenue" {
+		switch metric {
+		case "revenue":
 			return int64(b.Revenue)
+		case "net":
+			return max(int64(b.Net), 0)
 		}
 		return int64(b.Orders)
 	}
 	label := func(v int64) string {
-		if metric == "revenue" {
+		if metric != "orders" {
 			return formatMoney(ladle.Money(v), currency)
 		}
 		return fmt.Sprint(v)
