@@ -16,6 +16,42 @@ const (
 	ConsentImport   = "import"   // a CSV import by staff
 )
 
+// Double opt-in (Restaurant.DoubleOptIn, off by default):
+//
+//   - A guest who ticks the marketing box at checkout (the web page or the
+//     order API: every guest-facing way in goes through CreateOrder) is
+//     not opted in but pending (ConsentPendingAt). Pending customers are
+//     in no audience.
+//   - When the order is placed, a worker emails the guest a confirmation
+//     link (signed, expiring after ConfirmTokenTTL) through the outbox,
+//     exactly once per event, and at most once per customer per
+//     ConfirmEmailInterval however often they order with the box ticked.
+//   - Opening the link shows a page; only its POST confirms
+//     (ConfirmConsent): the customer is opted in with source checkout and
+//     ConsentConfirmedAt set, and an unsubscribe of theirs is lifted (they
+//     asked again, explicitly). A hard bounce or complaint is not lifted,
+//     and those addresses get no confirmation email.
+//   - A CSV import is the restaurant's own assertion that it gathered
+//     consent elsewhere: double opt-in does not apply to it (Ladle would
+//     otherwise mail a whole list the guests never gave it), and it never
+//     lifts a suppression, so an unsubscribed address imported as opted
+//     in still gets no campaign.
+
+// ConfirmEmailInterval is the least time between two confirmation emails
+// to one customer.
+const ConfirmEmailInterval = 24 * time.Hour
+
+// ConfirmTokenTTL is how long a confirmation link works.
+const ConfirmTokenTTL = 7 * 24 * time.Hour
+
+// Consent states of a customer, as staff see them (Customer.Consent).
+const (
+	ConsentOptedIn      = "opted_in"     // in audiences (unless suppressed)
+	ConsentPending      = "pending"      // asked at checkout, not yet confirmed
+	ConsentNone         = "none"         // no consent
+	ConsentUnsubscribed = "unsubscribed" // suppressed, whatever was given
+)
+
 // Customer is one restaurant's customer as campaigns see it.
 type Customer struct {
 	ID             int64      `json:"id"`
@@ -26,7 +62,36 @@ type Customer struct {
 	MarketingOptIn bool       `json:"marketing_opt_in"`
 	ConsentAt      *time.Time `json:"consent_at,omitempty"`
 	ConsentSource  string     `json:"consent_source,omitempty"`
+	// ConsentPendingAt is when the guest last gave consent that awaits
+	// confirmation (double opt-in); ConsentConfirmedAt when they confirmed.
+	ConsentPendingAt   *time.Time `json:"consent_pending_at,omitempty"`
+	ConsentConfirmedAt *time.Time `json:"consent_confirmed_at,omitempty"`
+	// Suppressed is why the address is never mailed by a campaign, or "".
+	Suppressed SuppressionReason `json:"suppressed,omitempty"`
 }
+
+// Consent is the customer's consent state (Consent* constants): a
+// suppression wins, then consent given, then consent pending.
+func (c *Customer) Consent() string {
+	switch {
+	case c.Suppressed != "":
+		return ConsentUnsubscribed
+	case c.MarketingOptIn:
+		return ConsentOptedIn
+	case c.ConsentPendingAt != nil:
+		return ConsentPending
+	}
+	return ConsentNone
+}
+
+// ConfirmOutcome says what ConfirmConsent did.
+type ConfirmOutcome int
+
+const (
+	ConfirmNothing   ConfirmOutcome = iota // nothing pending (withdrawn, never asked, or unsubscribed since)
+	ConfirmDone                            // pending consent is now confirmed
+	ConfirmedAlready                       // opted in already (a second click)
+)
 
 // CustomerImport is one valid row of an import.
 type CustomerImport struct {
@@ -232,6 +297,30 @@ type CampaignStore interface {
 	ImportCustomers(ctx context.Context, restaurantID int64, rows []CustomerImport, now time.Time) ([]ImportOutcome, error)
 	// CustomerByEmail returns the customer (not_found if none).
 	CustomerByEmail(ctx context.Context, restaurantID int64, email string) (*Customer, error)
+	// Customers lists customers with ids below `before` (0: from the
+	// newest), newest first, at most limit, with their suppressions.
+	Customers(ctx context.Context, restaurantID int64, before int64, limit int) ([]Customer, error)
+	// ConsentCounts counts the customers opted in (and not suppressed:
+	// what an unfiltered audience selects) and those pending confirmation.
+	ConsentCounts(ctx context.Context, restaurantID int64) (optedIn, pending int64, err error)
+
+	// SetDoubleOptIn turns double opt-in on or off for the restaurant.
+	// Turning it off confirms nothing: pending customers stay pending
+	// until they confirm, or give consent again without it.
+	SetDoubleOptIn(ctx context.Context, restaurantID int64, on bool) error
+	// ClaimConfirmEmail decides whether the customer gets a confirmation
+	// email for eventID, and records it: yes when their consent is pending
+	// (and not yet in force: opted in and not unsubscribed), their address
+	// is not suppressed for a bounce or complaint, and no confirmation
+	// email went out in the last ConfirmEmailInterval — or the last one
+	// was claimed by this same event (a redelivery). It returns the
+	// customer when claimed, nil when not.
+	ClaimConfirmEmail(ctx context.Context, restaurantID, customerID int64, eventID string, now time.Time) (*Customer, error)
+	// ConfirmConsent confirms the pending consent of the address, if any:
+	// opted in now with source checkout and ConsentConfirmedAt, pending
+	// cleared, an unsubscribe lifted. Opted in already and not suppressed:
+	// ConfirmedAlready, nothing written. Anything else: ConfirmNothing.
+	ConfirmConsent(ctx context.Context, restaurantID int64, email string, now time.Time) (ConfirmOutcome, error)
 	// AudienceSize counts the customers a would select now.
 	AudienceSize(ctx context.Context, restaurantID int64, a Audience, now time.Time) (int64, error)
 

@@ -35,7 +35,10 @@ type Restaurant struct {
 	Phone     string `json:"phone,omitempty"`
 	Address   string `json:"address,omitempty"`
 	// MenuVersion increases on every menu edit; caches key on it.
-	MenuVersion int64     `json:"menu_version"`
+	MenuVersion int64 `json:"menu_version"`
+	// DoubleOptIn: marketing consent a guest gives (the box at checkout)
+	// is pending until they confirm it from an emailed link (campaign.go).
+	DoubleOptIn bool      `json:"double_opt_in"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 

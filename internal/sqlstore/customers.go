@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -26,9 +27,10 @@ func (s *Store) ImportCustomers(ctx context.Context, restaurantID int64, rows []
 				id          int64
 				name, phone string
 				optIn       bool
+				pending     bool
 			)
-			err := tx.QueryRowContext(ctx, `SELECT id, name, phone, marketing_opt_in FROM customers
-				WHERE restaurant_id = $1 AND email = $2`, restaurantID, r.Email).Scan(&id, &name, &phone, &optIn)
+			err := tx.QueryRowContext(ctx, `SELECT id, name, phone, marketing_opt_in, consent_pending_at IS NOT NULL FROM customers
+				WHERE restaurant_id = $1 AND email = $2`, restaurantID, r.Email).Scan(&id, &name, &phone, &optIn, &pending)
 			if errors.Is(err, sql.ErrNoRows) {
 				var at any
 				source := ""
@@ -54,13 +56,17 @@ func (s *Store) ImportCustomers(ctx context.Context, restaurantID int64, rows []
 			if r.Phone != "" {
 				newPhone = r.Phone
 			}
-			if newName == name && newPhone == phone && r.MarketingOptIn == optIn {
+			if newName == name && newPhone == phone && r.MarketingOptIn == optIn && !pending {
 				out[i] = ladle.ImportUnchanged
 				continue
 			}
 			// Consent newly given is stamped now, from the import; consent
 			// kept keeps its time and source; consent withdrawn clears both.
+			// Either way the row settles a pending checkout consent: an
+			// import is the restaurant's word (see double opt-in in
+			// campaign.go), and it never lifts a suppression.
 			if _, err := tx.ExecContext(ctx, `UPDATE customers SET name = $3, phone = $4, marketing_opt_in = $5,
+				consent_pending_at = NULL,
 				marketing_opt_in_at = CASE WHEN NOT $5 THEN NULL WHEN marketing_opt_in THEN marketing_opt_in_at ELSE $6 END,
 				consent_source = CASE WHEN NOT $5 THEN '' WHEN marketing_opt_in THEN consent_source ELSE $7 END,
 				updated_at = $6
@@ -78,19 +84,152 @@ func (s *Store) ImportCustomers(ctx context.Context, restaurantID int64, rows []
 	return out, nil
 }
 
+// customerColumns are a Customer's columns of customers c, with its
+// suppression (s joined on the address); scanCustomer reads them.
+const customerColumns = `c.id, c.email, c.name, c.phone, c.marketing_opt_in, c.marketing_opt_in_at, c.consent_source,
+	c.consent_pending_at, c.consent_confirmed_at, COALESCE(s.reason, '')`
+
+const customerFrom = ` FROM customers c LEFT JOIN suppressions s ON s.restaurant_id = c.restaurant_id AND s.email = c.email`
+
+func scanCustomer(row interface{ Scan(...any) error }, c *ladle.Customer) error {
+	return row.Scan(&c.ID, &c.Email, &c.Name, &c.Phone, &c.MarketingOptIn, nullTimeCol{&c.ConsentAt}, &c.ConsentSource,
+		nullTimeCol{&c.ConsentPendingAt}, nullTimeCol{&c.ConsentConfirmedAt}, (*string)(&c.Suppressed))
+}
+
 // CustomerByEmail implements ladle.CampaignStore.
 func (s *Store) CustomerByEmail(ctx context.Context, restaurantID int64, email string) (*ladle.Customer, error) {
 	c := &ladle.Customer{RestaurantID: restaurantID}
 	err := s.read1(ctx, func(tx *Tx) error {
-		return notFoundIfNoRows(tx.QueryRowContext(ctx, `SELECT id, email, name, phone, marketing_opt_in,
-			marketing_opt_in_at, consent_source FROM customers WHERE restaurant_id = $1 AND email = $2`,
-			restaurantID, strings.ToLower(email)).Scan(&c.ID, &c.Email, &c.Name, &c.Phone, &c.MarketingOptIn,
-			nullTimeCol{&c.ConsentAt}, &c.ConsentSource), "customer")
+		return notFoundIfNoRows(scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+customerFrom+`
+			WHERE c.restaurant_id = $1 AND c.email = $2`, restaurantID, strings.ToLower(email)), c), "customer")
 	})
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Customers implements ladle.CampaignStore.
+func (s *Store) Customers(ctx context.Context, restaurantID int64, before int64, limit int) ([]ladle.Customer, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	var out []ladle.Customer
+	err := s.read1(ctx, func(tx *Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT `+customerColumns+customerFrom+`
+			WHERE c.restaurant_id = $1 AND c.id < $2 ORDER BY c.id DESC LIMIT $3`, restaurantID, before, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c := ladle.Customer{RestaurantID: restaurantID}
+			if err := scanCustomer(rows, &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ConsentCounts implements ladle.CampaignStore.
+func (s *Store) ConsentCounts(ctx context.Context, restaurantID int64) (optedIn, pending int64, err error) {
+	err = s.read1(ctx, func(tx *Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT
+			COALESCE(SUM(CASE WHEN c.marketing_opt_in AND s.email IS NULL THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN NOT c.marketing_opt_in AND c.consent_pending_at IS NOT NULL THEN 1 ELSE 0 END), 0)`+
+			customerFrom+` WHERE c.restaurant_id = $1`, restaurantID).Scan(&optedIn, &pending)
+	})
+	return optedIn, pending, err
+}
+
+// SetDoubleOptIn implements ladle.CampaignStore.
+func (s *Store) SetDoubleOptIn(ctx context.Context, restaurantID int64, on bool) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE restaurants SET double_opt_in = $2 WHERE id = $1`, restaurantID, on)
+		if n, err := rowsAffected(res, err); err != nil {
+			return err
+		} else if n == 0 {
+			return ladle.NotFound("restaurant")
+		}
+		return nil
+	})
+}
+
+// ClaimConfirmEmail implements ladle.CampaignStore. One conditional
+// update decides and records, so two events racing for one customer
+// cannot both win.
+func (s *Store) ClaimConfirmEmail(ctx context.Context, restaurantID, customerID int64, eventID string, now time.Time) (*ladle.Customer, error) {
+	now = ts(now)
+	var c *ladle.Customer
+	err := s.withTx(ctx, func(tx *Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `UPDATE customers SET confirm_sent_at = $4, confirm_event_id = $3
+			WHERE restaurant_id = $1 AND id = $2 AND consent_pending_at IS NOT NULL
+			AND (confirm_event_id = $3 OR confirm_sent_at IS NULL OR confirm_sent_at <= $5)
+			AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.restaurant_id = customers.restaurant_id
+				AND s.email = customers.email AND s.reason <> 'unsubscribed')
+			AND (NOT marketing_opt_in OR EXISTS (SELECT 1 FROM suppressions s WHERE s.restaurant_id = customers.restaurant_id
+				AND s.email = customers.email))
+			RETURNING id`, restaurantID, customerID, eventID, now, now.Add(-ladle.ConfirmEmailInterval)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c = &ladle.Customer{RestaurantID: restaurantID}
+		return scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+customerFrom+`
+			WHERE c.restaurant_id = $1 AND c.id = $2`, restaurantID, id), c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ConfirmConsent implements ladle.CampaignStore.
+func (s *Store) ConfirmConsent(ctx context.Context, restaurantID int64, email string, now time.Time) (ladle.ConfirmOutcome, error) {
+	now, email = ts(now), strings.ToLower(email)
+	var out ladle.ConfirmOutcome
+	err := s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE customers SET marketing_opt_in = $3, marketing_opt_in_at = $4,
+			consent_source = $5, consent_confirmed_at = $4, consent_pending_at = NULL, updated_at = $4
+			WHERE restaurant_id = $1 AND email = $2 AND consent_pending_at IS NOT NULL`,
+			restaurantID, email, true, now, ladle.ConsentCheckout)
+		n, err := rowsAffected(res, err)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			// They asked again and confirmed it: an unsubscribe of theirs
+			// is over. A bounce or a complaint is not theirs to lift.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE restaurant_id = $1 AND email = $2
+				AND reason = 'unsubscribed'`, restaurantID, email); err != nil {
+				return err
+			}
+			out = ladle.ConfirmDone
+			return nil
+		}
+		var c ladle.Customer
+		err = scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+customerFrom+`
+			WHERE c.restaurant_id = $1 AND c.email = $2`, restaurantID, email), &c)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out = ladle.ConfirmNothing
+		case err != nil:
+			return err
+		case c.Consent() == ladle.ConsentOptedIn:
+			out = ladle.ConfirmedAlready
+		default:
+			out = ladle.ConfirmNothing
+		}
+		return nil
+	})
+	return out, err
 }
 
 // audienceWhere returns the WHERE conditions (on customers c) of an

@@ -30,7 +30,7 @@ const (
 	// 1. The restaurant, the named coupon, if any, and the hours, in one
 	// round trip.
 	sqlLoadRestaurantCoupon = `SELECT r.id, r.slug, r.name, r.currency, r.tax_rate_bp, r.time_zone, r.phone, r.address,
-		r.menu_version, r.created_at,
+		r.menu_version, r.double_opt_in, r.created_at,
 		c.id, c.code, c.kind, c.value, c.min_subtotal, c.valid_from, c.valid_until, c.max_uses,
 		c.per_customer_limit, c.uses, c.active, c.created_at, h.doc, h.paused_until
 	FROM restaurants r LEFT JOIN coupons c ON c.restaurant_id = r.id AND c.code = $2
@@ -67,14 +67,18 @@ const (
 	// 4. The customer by email. Consent, once given, is not withdrawn by an
 	// order that leaves the box unticked (unsubscribing is explicit); a new
 	// tick refreshes when it was given. An empty phone keeps the old one.
-	sqlUpsertCustomer = `INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, created_at, updated_at, consent_source)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $7, CASE WHEN $5 THEN 'checkout' ELSE '' END)
+	// Under double opt-in the tick is $5 false and $8 (pending since) set
+	// instead: consent awaits confirmation (campaign.go); a tick without
+	// double opt-in is consent at once, and clears anything pending.
+	sqlUpsertCustomer = `INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, created_at, updated_at, consent_source, consent_pending_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $7, CASE WHEN $5 THEN 'checkout' ELSE '' END, $8)
 	ON CONFLICT (restaurant_id, email) DO UPDATE SET
 		name = excluded.name,
 		phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE customers.phone END,
 		marketing_opt_in = customers.marketing_opt_in OR excluded.marketing_opt_in,
 		marketing_opt_in_at = CASE WHEN excluded.marketing_opt_in THEN excluded.marketing_opt_in_at ELSE customers.marketing_opt_in_at END,
 		consent_source = CASE WHEN excluded.marketing_opt_in THEN excluded.consent_source ELSE customers.consent_source END,
+		consent_pending_at = CASE WHEN excluded.marketing_opt_in THEN NULL ELSE COALESCE(excluded.consent_pending_at, customers.consent_pending_at) END,
 		updated_at = excluded.updated_at
 	RETURNING id`
 
@@ -245,9 +249,13 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 	if !req.ConfirmDuplicate {
 		fingerprint = req.Fingerprint(r.ID)
 	}
-	var optInAt any
-	if req.MarketingOptIn {
+	// The box ticked: consent now, or pending under double opt-in.
+	optIn := req.MarketingOptIn && !r.DoubleOptIn
+	var optInAt, pendingAt any
+	if optIn {
 		optInAt = now
+	} else if req.MarketingOptIn {
+		pendingAt = now
 	}
 	o := &ladle.Order{
 		ID: in.ID, RestaurantID: r.ID,
@@ -290,7 +298,7 @@ func createOrder(ctx context.Context, tx *Tx, in ladle.NewOrder, now time.Time, 
 		tsPtr(o.PickupSlot), slotItems, tsPtr(o.ReadyEstimate)}
 	paymentArgs := []any{paymentID.String(), o.ID, o.PaymentMethod, int64(o.Total),
 		o.Currency, o.PaymentStatus, req.Payment.Token, ladle.PaymentKey(o.ID), now}
-	customerArgs := []any{r.ID, email, req.Customer.Name, req.Customer.Phone, req.MarketingOptIn, optInAt, now}
+	customerArgs := []any{r.ID, email, req.Customer.Name, req.Customer.Phone, optIn, optInAt, now, pendingAt}
 
 	if tx.batches() && coupon == nil {
 		// Steps 3, 4, 6, 7, 8 in one round trip (pgbatch.go).
@@ -466,7 +474,7 @@ func scanRestaurantCoupon(row interface{ Scan(...any) error }, code string) (*la
 		hPaused                                                  *time.Time
 	)
 	err := row.Scan(
-		&r.ID, &r.Slug, &r.Name, &r.Currency, &r.TaxRateBP, &r.TimeZone, &r.Phone, &r.Address, &r.MenuVersion,
+		&r.ID, &r.Slug, &r.Name, &r.Currency, &r.TaxRateBP, &r.TimeZone, &r.Phone, &r.Address, &r.MenuVersion, &r.DoubleOptIn,
 		timeCol{&r.CreatedAt},
 		&cID, &cCode, &cKind, &cValue, &cMinSubtotal, nullTimeCol{&cFrom}, nullTimeCol{&cUntil}, &cMaxUses,
 		&cPerCustomer, &cUses, &cActive, nullTimeCol{&cCreated}, &hDoc, nullTimeCol{&hPaused})

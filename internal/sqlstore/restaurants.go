@@ -16,11 +16,11 @@ var (
 	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
-const restaurantColumns = `id, slug, name, currency, tax_rate_bp, time_zone, phone, address, menu_version, created_at`
+const restaurantColumns = `id, slug, name, currency, tax_rate_bp, time_zone, phone, address, menu_version, double_opt_in, created_at`
 
 func scanRestaurant(row interface{ Scan(...any) error }, r *ladle.Restaurant) error {
 	return row.Scan(&r.ID, &r.Slug, &r.Name, &r.Currency, &r.TaxRateBP, &r.TimeZone, &r.Phone, &r.Address,
-		&r.MenuVersion, timeCol{&r.CreatedAt})
+		&r.MenuVersion, &r.DoubleOptIn, timeCol{&r.CreatedAt})
 }
 
 // validateRestaurant checks what the schema's CHECKs would refuse, so bad
