@@ -5,6 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ladle-dev/ladle"
 
 	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/campaign"
@@ -15,6 +19,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/web"
+	"github.com/ladle-dev/ladle/internal/worker"
 )
 
 // campaigns is the campaign side of one server: the service behind the
@@ -65,11 +70,23 @@ func startCampaigns(ctx context.Context, cfg *config, store *sqlstore.Store, b *
 	return c, nil
 }
 
-// routes adds the staff API (its refunds made by orders) and the
-// unsubscribe page.
+// routes adds the staff API (its refunds made by orders), the unsubscribe
+// page and the double opt-in confirmation page.
 func (c *campaigns) routes(mux *http.ServeMux, cfg *config, store *sqlstore.Store, orders *ordering.Service, log *slog.Logger) {
 	httpapi.RegisterAdmin(mux, httpapi.AdminDeps{Store: store, Campaigns: c.svc, Ordering: orders, Logger: log, RequestTimeout: cfg.RequestTimeout})
 	mux.Handle("/unsubscribe/{token}", web.Unsubscribe(store, c.signer, log))
+	mux.Handle("/confirm-email/{token}", web.ConfirmEmail(store, c.signer, log))
+}
+
+// confirmLinker makes the double opt-in links of the confirmation emails
+// (the worker) that the confirmation page (the API) checks: both sign with
+// the server secret, which every process of a deployment shares.
+func confirmLinker(publicURL string, secret []byte) worker.ConfirmLinker {
+	signer := campaign.NewSigner(secret)
+	base := strings.TrimRight(publicURL, "/")
+	return func(restaurantID int64, email string, now time.Time) string {
+		return base + "/confirm-email/" + signer.ConfirmToken(restaurantID, email, now.Add(ladle.ConfirmTokenTTL))
+	}
 }
 
 // stop stops the sender (it records what it sent), then closes its pool

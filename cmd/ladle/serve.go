@@ -208,7 +208,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Stream: cmp.Or(cfg.NATSStream, "LADLE_EVENTS_"+strings.ToUpper(instance[:12])), SubjectPrefix: "ladle." + instance[:12] + ".events",
 		NATSReplicas: cfg.NATSReplicas,
 		SMTPURL:      cfg.SMTPURL, MailFrom: cfg.MailFrom, MailTemplates: cfg.MailTemplates,
-		PublicURL: cfg.PublicURL, WorkerConcurrency: cfg.WorkerConcurrency,
+		PublicURL: cfg.PublicURL, ConfirmURL: confirmLinker(cfg.PublicURL, secret), WorkerConcurrency: cfg.WorkerConcurrency,
 		WorkerMin: cfg.WorkerMin, WorkerMax: cfg.WorkerMax, WorkerScaleDown: cfg.WorkerScaleDown, WorkerTarget: cfg.WorkerTarget, Registerer: reg, ShutdownGrace: cfg.Shutdown,
 		AckWait: cfg.AckWait, SendTimeout: cfg.SMTPTimeout, Logger: log}, store,
 		func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) })

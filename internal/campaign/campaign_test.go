@@ -2,6 +2,7 @@ package campaign_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -422,6 +423,29 @@ func TestUnsubscribeToken(t *testing.T) {
 		if _, _, err := s.Parse(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+func TestConfirmToken(t *testing.T) {
+	s := campaign.NewSigner([]byte("k"))
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	tok := s.ConfirmToken(7, "a|b@example.com", now.Add(time.Hour))
+	if rid, email, err := s.ParseConfirm(tok, now); err != nil || rid != 7 || email != "a|b@example.com" {
+		t.Fatalf("parse: %d %q %v", rid, email, err)
+	}
+	if _, _, err := s.ParseConfirm(tok, now.Add(time.Hour)); !errors.Is(err, campaign.ErrExpiredToken) {
+		t.Fatalf("at expiry: %v", err)
+	}
+	flipped := tok[:len(tok)-2] + map[bool]string{true: "BB", false: "AA"}[strings.HasSuffix(tok, "AA")]
+	for _, bad := range []string{flipped, "x" + tok, strings.Replace(tok, ".", "", 1), "",
+		campaign.NewSigner([]byte("other")).ConfirmToken(7, "a@example.com", now.Add(time.Hour)),
+		s.Token(7, "a@example.com")} { // an unsubscribe token confirms nothing
+		if _, _, err := s.ParseConfirm(bad, now); !errors.Is(err, campaign.ErrBadToken) {
+			t.Errorf("accepted %q: %v", bad, err)
+		}
+	}
+	if _, _, err := s.Parse(tok); err == nil {
+		t.Error("a confirmation token unsubscribes")
 	}
 }
 

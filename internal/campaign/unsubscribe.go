@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Unsubscribe tokens name a restaurant and an address and carry an
@@ -19,10 +20,18 @@ import (
 // token does not expire: an unsubscribe link must keep working.
 //
 // Format: base64url("u1|restaurantID|email") "." base64url(mac).
+//
+// Confirmation tokens (double opt-in, ladle.ConfirmConsent) are signed the
+// same way and expire: base64url("c1|restaurantID|unix expiry|email") "."
+// base64url(mac). The version tag keeps either kind from passing as the
+// other.
 
 // ErrBadToken is returned for a token that is malformed or whose MAC does
 // not match.
 var ErrBadToken = errors.New("campaign: bad unsubscribe token")
+
+// ErrExpiredToken is returned for a confirmation token past its expiry.
+var ErrExpiredToken = errors.New("campaign: expired confirmation token")
 
 // Signer makes and checks unsubscribe tokens.
 type Signer struct {
@@ -52,32 +61,70 @@ func (s *Signer) mac(payload string) []byte {
 	return sum
 }
 
-// Token returns the token for the address at the restaurant.
-func (s *Signer) Token(restaurantID int64, email string) string {
-	p := "u1|" + strconv.FormatInt(restaurantID, 10) + "|" + email
+func (s *Signer) sign(payload string) string {
 	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(p)) + "." + enc.EncodeToString(s.mac(p))
+	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(s.mac(payload))
 }
 
-// Parse checks tok and returns what it names.
-func (s *Signer) Parse(tok string) (restaurantID int64, email string, err error) {
+// open checks tok's MAC and returns its payload's n fields, the first
+// being tag.
+func (s *Signer) open(tok, tag string, n int) ([]string, error) {
 	enc := base64.RawURLEncoding
 	a, b, ok := strings.Cut(tok, ".")
 	if !ok || len(tok) > 1024 {
-		return 0, "", ErrBadToken
+		return nil, ErrBadToken
 	}
 	p, err1 := enc.DecodeString(a)
 	mac, err2 := enc.DecodeString(b)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.mac(string(p))) {
-		return 0, "", ErrBadToken
+		return nil, ErrBadToken
 	}
-	parts := strings.SplitN(string(p), "|", 3)
-	if len(parts) != 3 || parts[0] != "u1" {
-		return 0, "", ErrBadToken
+	parts := strings.SplitN(string(p), "|", n)
+	if len(parts) != n || parts[0] != tag || parts[n-1] == "" {
+		return nil, ErrBadToken
+	}
+	return parts, nil
+}
+
+// Token returns the token for the address at the restaurant.
+func (s *Signer) Token(restaurantID int64, email string) string {
+	return s.sign("u1|" + strconv.FormatInt(restaurantID, 10) + "|" + email)
+}
+
+// Parse checks tok and returns what it names.
+func (s *Signer) Parse(tok string) (restaurantID int64, email string, err error) {
+	parts, err := s.open(tok, "u1", 3)
+	if err != nil {
+		return 0, "", err
 	}
 	restaurantID, err = strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || restaurantID <= 0 || parts[2] == "" {
+	if err != nil || restaurantID <= 0 {
 		return 0, "", ErrBadToken
 	}
 	return restaurantID, parts[2], nil
+}
+
+// ConfirmToken returns a confirmation token for the address at the
+// restaurant that works until expires.
+func (s *Signer) ConfirmToken(restaurantID int64, email string, expires time.Time) string {
+	return s.sign("c1|" + strconv.FormatInt(restaurantID, 10) + "|" + strconv.FormatInt(expires.Unix(), 10) + "|" + email)
+}
+
+// ParseConfirm checks a confirmation token at now: ErrBadToken if it was
+// not made by ConfirmToken under this secret (or was changed),
+// ErrExpiredToken if it was but has expired.
+func (s *Signer) ParseConfirm(tok string, now time.Time) (restaurantID int64, email string, err error) {
+	parts, err := s.open(tok, "c1", 4)
+	if err != nil {
+		return 0, "", err
+	}
+	restaurantID, err1 := strconv.ParseInt(parts[1], 10, 64)
+	exp, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || restaurantID <= 0 {
+		return 0, "", ErrBadToken
+	}
+	if now.Unix() >= exp {
+		return 0, "", ErrExpiredToken
+	}
+	return restaurantID, parts[3], nil
 }

@@ -76,6 +76,9 @@ type Config struct {
 	MailFrom      string // --mail-from: sender address of every email
 	MailTemplates string // --mail-templates: per-restaurant template overrides; empty: built-in only
 	PublicURL     string // --public-url: base of the status links in emails
+	// ConfirmURL, if set, makes double opt-in confirmation links and turns
+	// on their consumer (worker.ConsumerConfirm).
+	ConfirmURL worker.ConfirmLinker
 
 	// WorkerConcurrency, when positive, fixes each email consumer's
 	// handlers in this process (--worker-concurrency). Zero (the default)
@@ -248,7 +251,7 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 			Store: store, Transport: sys.Transport, Templates: tpl, From: from,
 			StatusURL: worker.StatusLinker(cfg.PublicURL, statusPath), PublicURL: cfg.PublicURL,
 			Concurrency: cfg.WorkerConcurrency, Scale: scale, AckWait: cfg.AckWait, SendTimeout: cfg.SendTimeout, Backoff: cfg.Backoff,
-			MaxAttempts: cfg.MaxAttempts, Urgent: cfg.Urgent,
+			MaxAttempts: cfg.MaxAttempts, Urgent: cfg.Urgent, Confirm: store, ConfirmURL: cfg.ConfirmURL,
 		})
 		if err != nil {
 			return nil, err

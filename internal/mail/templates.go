@@ -25,10 +25,13 @@ const (
 	KindReceipt Kind = "receipt" // on order.placed: lines, totals, order number, status link
 	KindReady   Kind = "ready"   // on order.status_changed to ready
 	KindRefund  Kind = "refund"  // on refund.created: the amount, the lines, what was refunded so far
+	// KindConfirm asks a guest who ticked the marketing box to confirm it
+	// (double opt-in): the confirmation link.
+	KindConfirm Kind = "confirm"
 )
 
 // Kinds lists every template kind.
-var Kinds = []Kind{KindReceipt, KindReady, KindRefund}
+var Kinds = []Kind{KindReceipt, KindReady, KindRefund, KindConfirm}
 
 //go:embed templates/*.txt templates/*.html
 var defaultFiles embed.FS
@@ -40,6 +43,8 @@ type Data struct {
 	StatusURL  string // absolute link to the guest's status page
 	// Refund is the refund a refund email is about (nil for the others).
 	Refund *ladle.Refund
+	// ConfirmURL is a confirmation email's link (double opt-in).
+	ConfirmURL string
 }
 
 // Rendered is a rendered email, before addressing.

@@ -18,7 +18,8 @@ import (
 
 // Email consumers: the receipt on order.placed, the refund email on
 // refund.created (refund_email.go), "ready for pickup" on
-// order.status_changed to ready.
+// order.status_changed to ready, and the double opt-in confirmation on
+// order.placed (confirm_email.go).
 //
 // # Exactly once, and where SMTP makes that impossible
 //
@@ -124,6 +125,10 @@ type EmailConfig struct {
 	// Urgent, if set, is held while an email is handled, so bulk work in
 	// this process (campaign sends) yields to it (internal/priority).
 	Urgent *priority.Gate
+	// Confirm and ConfirmURL, when both set, add the double opt-in
+	// confirmation consumer (confirm_email.go).
+	Confirm    ConfirmStore
+	ConfirmURL ConfirmLinker
 }
 
 // StatusLinker builds EmailConfig.StatusURL from the public base URL
@@ -259,7 +264,8 @@ func newEmailer(cfg EmailConfig) (*emailer, error) {
 }
 
 // EmailConsumers returns the receipt, ready-for-pickup, refund and
-// campaign test send consumers.
+// campaign test send consumers, and the double opt-in confirmation
+// consumer when configured.
 func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 	e, err := newEmailer(cfg)
 	if err != nil {
@@ -270,12 +276,16 @@ func EmailConsumers(cfg EmailConfig) ([]Consumer, error) {
 			MaxAttempts: e.MaxAttempts, Backoff: e.Backoff, AckWait: e.AckWait, Handle: h,
 			GaveUp: func(ctx context.Context, ev ladle.Event, err error) { e.gaveUp(ctx, name, ev, err) }}
 	}
-	return []Consumer{
+	cons := []Consumer{
 		mk(ConsumerReceipt, ladle.EventOrderPlaced, e.handleReceipt),
 		mk(ConsumerReady, ladle.EventOrderStatusChanged, e.handleReady),
 		mk(ConsumerRefund, ladle.EventRefundCreated, e.handleRefund),            // refund_email.go
 		mk(ConsumerCampaignTest, ladle.EventCampaignTest, e.handleCampaignTest), // campaign_email.go
-	}, nil
+	}
+	if e.Confirm != nil && e.ConfirmURL != nil {
+		cons = append(cons, mk(ConsumerConfirm, ladle.EventOrderPlaced, e.handleConfirm)) // confirm_email.go
+	}
+	return cons, nil
 }
 
 // Both handlers act on what the database says, never on what the message
