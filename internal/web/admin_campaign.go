@@ -37,6 +37,7 @@ var campaignRoutes = []staffRoute{
 	{"GET /admin/r/{rid}/campaigns/{id}/live", func(s *server) staffHandler { return s.handleCampaignLive }}, // campaign_live.go
 	{"POST /admin/r/{rid}/campaigns/{id}/{action}", func(s *server) staffHandler { return s.handleCampaignAction }},
 	{"POST /admin/r/{rid}/api-tokens/{id}/revoke", func(s *server) staffHandler { return s.handleTokenRevoke }},
+	{"POST /admin/r/{rid}/double-opt-in", func(s *server) staffHandler { return s.handleDoubleOptIn }},
 }
 
 func init() { staffRoutes = append(staffRoutes, campaignRoutes...) }
@@ -46,9 +47,12 @@ type campaignsPage struct {
 	Restaurant *ladle.Restaurant
 	Campaigns  []ladle.Campaign
 	Tokens     []ladle.APIToken
-	Form       campaign.Input
-	Errors     map[string]string
-	Error      string
+	// OptedIn counts the customers campaigns can reach; Pending those
+	// whose consent waits for their confirmation (double opt-in).
+	OptedIn, Pending int64
+	Form             campaign.Input
+	Errors           map[string]string
+	Error            string
 }
 
 type campaignPage struct {
@@ -121,8 +125,14 @@ func (s *server) renderCampaigns(w http.ResponseWriter, r *http.Request, st *sta
 		s.fail(w, r, err)
 		return
 	}
+	optedIn, pending, err := cs.ConsentCounts(r.Context(), st.Restaurant.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, status, "admin_campaigns.html", campaignsPage{page: page{Title: "Campaigns · " + st.Restaurant.Name, Staff: st},
-		Restaurant: st.Restaurant, Campaigns: list, Tokens: tokens, Form: form, Errors: errs, Error: msg})
+		Restaurant: st.Restaurant, Campaigns: list, Tokens: tokens, OptedIn: optedIn, Pending: pending,
+		Form: form, Errors: errs, Error: msg})
 }
 
 func (s *server) handleCampaignCreate(w http.ResponseWriter, r *http.Request, st *staffView) {
@@ -253,6 +263,22 @@ func (s *server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, st *s
 		return
 	}
 	http.Redirect(w, r, "/admin/r/"+strconv.FormatInt(st.Restaurant.ID, 10)+"/campaigns#tokens", http.StatusSeeOther)
+}
+
+// handleDoubleOptIn turns double opt-in on or off (owners and managers,
+// like the campaigns themselves). Turning it off confirms nobody: consent
+// still pending stays out of every audience until its owner confirms.
+func (s *server) handleDoubleOptIn(w http.ResponseWriter, r *http.Request, st *staffView) {
+	cs := s.campaignAccess(w, r, st)
+	if cs == nil {
+		return
+	}
+	on := r.PostFormValue("double_opt_in") == "on"
+	if err := cs.SetDoubleOptIn(r.Context(), st.Restaurant.ID, on); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/r/"+strconv.FormatInt(st.Restaurant.ID, 10)+"/campaigns#audience", http.StatusSeeOther)
 }
 
 func asLadleError(err error, target **ladle.Error) bool { return errors.As(err, target) }
