@@ -49,6 +49,12 @@ func TestDoubleOptInSettingOnCampaignsPage(t *testing.T) {
 	}
 	cl.get(page).want(t, http.StatusOK, `id="double-opt-in" checked`)
 
+	// The checkout says a confirmation link will come (the restaurant
+	// may be cached for a moment, so wait for it).
+	waitFor(t, func() bool {
+		return strings.Contains(e.client().get(e.checkoutPath()).body, "we will email you a link to confirm first")
+	})
+
 	// A guest ticks the box: pending, not reachable.
 	form := e.checkoutForm("pending-guest@example.com", newKey())
 	form.Set("marketing", "1")
