@@ -174,7 +174,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	orders := ordering.New(store, payments, secret, append(payOpts, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()),
+	// Receipts, order-ready emails, the relay feeding them and order
+	// placement hold this gate; campaign sends yield to them
+	// (internal/priority).
+	urgent := priority.New()
+	orders := ordering.New(store, payments, secret, append(payOpts, ordering.WithLogger(log), ordering.WithHolder(cfg.holder()), ordering.WithUrgent(urgent),
 		ordering.WithOrderTimeout(cfg.OrderTimeout))...)
 
 	var bg sync.WaitGroup
@@ -200,9 +204,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	// One stream per database: deployments that share a NATS but not a
 	// database never see each other's events.
-	// Receipts and order-ready emails (and the relay feeding them) hold
-	// this gate; campaign sends yield to them (internal/priority).
-	urgent := priority.New()
 	ev, err := events.Start(ctx, events.Config{Role: cfg.Role, DataDir: cfg.DataDir, Urgent: urgent,
 		NATSURL: cfg.NATSURL, NATSListen: cfg.NATSListen, NATSToken: cfg.NATSToken, Stdout: stdout, NATSSync: natsSync,
 		Stream: cmp.Or(cfg.NATSStream, "LADLE_EVENTS_"+strings.ToUpper(instance[:12])), SubjectPrefix: "ladle." + instance[:12] + ".events",

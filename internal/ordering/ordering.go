@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -74,6 +75,9 @@ type Service struct {
 	// (WithConnect); feeBP is the platform fee on such charges.
 	connect bool
 	feeBP   int
+
+	// urgent is held while an order is placed (WithUrgent); nil: none.
+	urgent *priority.Gate
 
 	// beforeCharge, when set (tests), runs after the order exists and
 	// before the fence re-check and the charge: a test stalls a holder
@@ -127,6 +131,11 @@ func WithStaleLock(d time.Duration) Option { return func(s *Service) { s.staleLo
 // keys; its writes then fail rather than race), but lose work. Default ""
 // (no release).
 func WithHolder(h string) Option { return func(s *Service) { s.holder = h } }
+
+// WithUrgent makes placing an order urgent work on g (internal/priority):
+// campaign sends in this process yield while an order is being placed, so
+// on SQLite's one writer a guest's order does not queue behind them.
+func WithUrgent(g *priority.Gate) Option { return func(s *Service) { s.urgent = g } }
 
 // New returns a Service. secret keys the guests' access tokens: every process
 // that serves or mails order links must share it.
@@ -222,6 +231,7 @@ func (s *Service) Place(ctx context.Context, r *ladle.Restaurant, key string, re
 		return nil, &ladle.Error{Kind: ladle.KindInvalid, Code: ladle.CodeValidation,
 			Message: "the order has invalid fields", Fields: fields}
 	}
+	defer s.urgent.Enter()()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.orderTimeout)
 	defer cancel()
 	if err := s.ReleaseOwnKeys(ctx); err != nil {
