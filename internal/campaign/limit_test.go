@@ -77,18 +77,45 @@ func TestRedisLimiterRateChangesLive(t *testing.T) {
 	prefix := "ladletest:" + hex.EncodeToString(b[:]) + ":"
 	l1, l2 := redisLimiter(t, prefix, 10), redisLimiter(t, prefix, 10)
 	ctx := context.Background()
-	// Ten bookings of one at 10/s span ~0.9 s of schedule.
-	var last time.Duration
-	for range 10 {
-		w, err := l1.Reserve(ctx, "r", 1)
+	// A wait is "from now": the time a booking is due is when Reserve
+	// returned plus its wait, and the schedule it follows started when the
+	// first booking of the run reached the limiter, somewhere between that
+	// call's start and its return. Checking due times against that window
+	// keeps a slow machine's round trips out of the figures.
+	type booking struct{ start, ret time.Time }
+	first := func(n int) booking {
+		t.Helper()
+		b := booking{start: time.Now()}
+		if _, err := l1.Reserve(ctx, "r", n); err != nil {
+			t.Fatal(err)
+		}
+		b.ret = time.Now()
+		return b
+	}
+	dueAfter := func(b booking, n int) (lo, hi, due time.Duration) {
+		t.Helper()
+		w, err := l1.Reserve(ctx, "r", n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		last = w
+		at := time.Now().Add(w)
+		return at.Sub(b.ret), at.Sub(b.start), w
 	}
-	if last < 800*time.Millisecond || last > time.Second {
-		t.Fatalf("10th booking at 10/s waits %v", last)
+	within := func(what string, lo, hi, want, slack time.Duration) {
+		t.Helper()
+		// The due time, measured from the first call's return (lo) and
+		// start (hi), must be the schedule's offset want, give or take slack.
+		if hi < want-slack || lo > want+slack {
+			t.Fatalf("%s: due %v–%v after the first booking, want %v", what, lo, hi, want)
+		}
 	}
+	// Ten bookings of one at 10/s span 0.9 s of schedule.
+	bk := first(1)
+	for range 8 {
+		dueAfter(bk, 1)
+	}
+	lo, hi, _ := dueAfter(bk, 1)
+	within("10th booking at 10/s", lo, hi, 900*time.Millisecond, 20*time.Millisecond)
 	if err := l2.SetRate(ctx, "r", 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -96,21 +123,22 @@ func TestRedisLimiterRateChangesLive(t *testing.T) {
 		t.Fatalf("rate seen by the other process: %v", got)
 	}
 	time.Sleep(time.Second) // let the old schedule pass
+	bk = booking{start: time.Now()}
 	w, _ := l1.Reserve(ctx, "r", 100)
-	w2, _ := l1.Reserve(ctx, "r", 1)
-	if w > 5*time.Millisecond || w2 < 90*time.Millisecond || w2 > 110*time.Millisecond {
-		t.Fatalf("at 1000/s: first wait %v, after 100 booked %v (want ~100ms)", w, w2)
+	bk.ret = time.Now()
+	if w > 5*time.Millisecond {
+		t.Fatalf("at 1000/s the first booking waits %v", w)
 	}
+	lo, hi, _ = dueAfter(bk, 1)
+	within("at 1000/s, after 100 booked", lo, hi, 100*time.Millisecond, 10*time.Millisecond)
 	// Slow halves the pace for everyone.
 	if err := l2.Slow(ctx, "r", time.Second); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(150 * time.Millisecond)
-	l1.Reserve(ctx, "r", 100)
-	w3, _ := l1.Reserve(ctx, "r", 1)
-	if w3 < 180*time.Millisecond || w3 > 220*time.Millisecond {
-		t.Fatalf("slowed: 100 booked at 500/s, next waits %v (want ~200ms)", w3)
-	}
+	bk = first(100)
+	lo, hi, _ = dueAfter(bk, 1)
+	within("slowed: 100 booked at 500/s", lo, hi, 200*time.Millisecond, 20*time.Millisecond)
 }
 
 // A worker that dies after the SMTP server accepted a chunk and before the
