@@ -24,14 +24,7 @@ func TestCampaignTestSendForm(t *testing.T) {
 	e := newEnv(t, "sqlite", func(d *Deps) { d.Campaigns = campaign.NewService(d.Store.(*sqlstore.Store), quiet) })
 	st := e.store.(*sqlstore.Store)
 	rid := e.fx.Restaurant.ID
-	manager := func(name string, rid int64) *ladle.User {
-		u := e.user(name)
-		if err := st.AddMembership(ctx, ladle.Membership{UserID: u.ID, RestaurantID: rid, Role: ladle.RoleManager}); err != nil {
-			t.Fatal(err)
-		}
-		return u
-	}
-	mgr, other := manager("mgr", rid), manager("other", e.fx.Other.ID)
+	mgr, other := e.manager("mgr", rid), e.manager("other", e.fx.Other.ID)
 	c, _, err := campaign.NewService(st, quiet).Create(ctx, rid, campaign.Input{Name: "Spring", Subject: "Hi {{.Name}}", Text: "Hi {{.Name}}"})
 	if err != nil {
 		t.Fatal(err)

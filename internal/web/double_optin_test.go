@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/campaign"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 )
@@ -23,14 +22,7 @@ func TestDoubleOptInSettingOnCampaignsPage(t *testing.T) {
 	e := newEnv(t, "sqlite", func(d *Deps) { d.Campaigns = campaign.NewService(d.Store.(*sqlstore.Store), quiet) })
 	st := e.store.(*sqlstore.Store)
 	rid := e.fx.Restaurant.ID
-	manager := func(name string, rid int64) *ladle.User {
-		u := e.user(name)
-		if err := st.AddMembership(ctx, ladle.Membership{UserID: u.ID, RestaurantID: rid, Role: ladle.RoleManager}); err != nil {
-			t.Fatal(err)
-		}
-		return u
-	}
-	mgr, other := manager("mgr", rid), manager("other", e.fx.Other.ID)
+	mgr, other := e.manager("mgr", rid), e.manager("other", e.fx.Other.ID)
 	page := "/admin/r/" + itoa(rid) + "/campaigns"
 	setting := page[:len(page)-len("/campaigns")] + "/double-opt-in"
 
