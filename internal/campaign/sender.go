@@ -257,6 +257,9 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 	if s.dead.Load() {
 		return
 	}
+	// Everything a campaign step writes is bulk work: the SQLite writer
+	// serves orders and receipts first (internal/priority).
+	ctx = priority.WithBulk(ctx)
 	w, err := decodeWork(m)
 	if err != nil || w.Campaign == "" || w.Restaurant <= 0 {
 		s.log.Error("undecodable campaign message; dropping it", "err", err)
@@ -524,6 +527,10 @@ func (s *Sender) sendAll(ctx context.Context, st *campaignState, w work, sends [
 	msgs := make([]*lmail.Message, len(sends))
 	for i, sd := range sends {
 		results[i].CustomerID = sd.CustomerID
+		// Rendering a chunk is the longest stretch of CPU between the
+		// other yields: pause between messages too (an atomic load when
+		// nothing urgent runs).
+		s.cfg.Yield.Yield(ctx, s.cfg.YieldMax)
 		unsub := s.cfg.PublicURL + "/unsubscribe/" + s.cfg.Signer.Token(w.Restaurant, sd.Email)
 		subject, html, text, err := st.tpl.Render(buf, Fields{Name: sd.Name, Email: sd.Email, Restaurant: st.restaurant, UnsubscribeURL: unsub})
 		if err != nil {

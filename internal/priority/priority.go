@@ -176,3 +176,21 @@ func (g *Gate) Stats() (entered, yields int64, waited time.Duration) {
 	}
 	return g.entered.Load(), g.yields.Load(), time.Duration(g.waited.Load())
 }
+
+// bulkKey marks a context's work as bulk.
+type bulkKey struct{}
+
+// WithBulk marks the work done under ctx as bulk (campaign sends): a
+// resource that serves both kinds one at a time serves the other work
+// first. The SQLite writer does (sqlstore's group commit runs queued
+// transactions of other work before bulk ones, and commits a group early
+// rather than make them wait behind it).
+func WithBulk(ctx context.Context) context.Context {
+	return context.WithValue(ctx, bulkKey{}, true)
+}
+
+// IsBulk reports whether ctx was marked with WithBulk.
+func IsBulk(ctx context.Context) bool {
+	b, _ := ctx.Value(bulkKey{}).(bool)
+	return b
+}

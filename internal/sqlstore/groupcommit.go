@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
+
+	"github.com/ladle-dev/ladle/internal/priority"
 )
 
 // Group commit on SQLite. SQLite has one writer, and with synchronous=FULL
@@ -33,13 +36,26 @@ type groupCommitter struct {
 	// commits and members count the groups committed and the transactions
 	// in them (GroupCommitStats).
 	commits, members atomic.Int64
-	jobs             chan *gcJob
-	stop             chan struct{}
-	done             chan struct{}
+	// cuts counts groups committed early for other work (GroupCommitStats).
+	cuts atomic.Int64
+	// jobs and bulk are the two queues: bulk holds the transactions of
+	// bulk work (priority.WithBulk: campaign sends), jobs everything else.
+	jobs, bulk chan *gcJob
+	stop       chan struct{}
+	done       chan struct{}
 }
 
+// Bulk work (priority.WithBulk) waits behind the rest: a group takes the
+// queued transactions of other work first and bulk ones after them, and
+// when other work is queued while the group runs its bulk members, the
+// group commits after the member in progress (at least one bulk member
+// runs per group, so bulk work is slowed, never starved) and the bulk
+// members it did not start go first in the next bulk part. So an order's
+// or a receipt's write waits for at most one bulk transaction and a commit,
+// not for a queue of a campaign's.
+//
 // maxGroup bounds the transactions committed together; gcQueue bounds the
-// callers waiting for the committer.
+// callers waiting for the committer (in each queue).
 const (
 	maxGroup = 64
 	gcQueue  = 1024
@@ -63,7 +79,8 @@ type gcJob struct {
 }
 
 func (s *Store) startGroupCommit() {
-	g := &groupCommitter{s: s, jobs: make(chan *gcJob, gcQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	g := &groupCommitter{s: s, jobs: make(chan *gcJob, gcQueue), bulk: make(chan *gcJob, gcQueue),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	s.group = g
 	go g.loop()
 }
@@ -79,8 +96,12 @@ var errStoreClosed = errors.New("sqlstore: store closed")
 // run submits fn and waits for its group.
 func (g *groupCommitter) run(ctx context.Context, fn func(tx *Tx) error) error {
 	j := &gcJob{ctx: ctx, fn: fn, done: make(chan struct{})}
+	queue := g.jobs
+	if priority.IsBulk(ctx) {
+		queue = g.bulk
+	}
 	select {
-	case g.jobs <- j:
+	case queue <- j:
 	case <-ctx.Done():
 		return unavailable(ctx.Err())
 	case <-g.stop:
@@ -112,14 +133,26 @@ func (g *groupCommitter) run(ctx context.Context, fn func(tx *Tx) error) error {
 func (g *groupCommitter) loop() {
 	defer close(g.done)
 	group := make([]*gcJob, 0, maxGroup)
+	var carried []*gcJob // bulk members the last group left unstarted
 	for {
 		group = group[:0]
-		select {
-		case j := <-g.jobs:
-			group = append(group, j)
-		case <-g.stop:
-			g.drain()
-			return
+		if len(carried) == 0 {
+			select {
+			case j := <-g.jobs:
+				group = append(group, j)
+			case j := <-g.bulk:
+				carried = append(carried, j)
+			case <-g.stop:
+				g.drain(nil)
+				return
+			}
+		} else {
+			select {
+			case <-g.stop:
+				g.drain(carried)
+				return
+			default:
+			}
 		}
 	fill:
 		for len(group) < maxGroup {
@@ -130,30 +163,58 @@ func (g *groupCommitter) loop() {
 				break fill
 			}
 		}
-		g.commit(group)
+		firstBulk := len(group)
+		n := min(len(carried), maxGroup-len(group))
+		group = append(group, carried[:n]...)
+		carried = carried[n:]
+	fillBulk:
+		for len(carried) == 0 && len(group) < maxGroup {
+			select {
+			case j := <-g.bulk:
+				group = append(group, j)
+			default:
+				break fillBulk
+			}
+		}
+		left := g.commit(group, firstBulk)
+		if len(left) > 0 {
+			// A copy: left is part of group, whose array the next
+			// group reuses.
+			carried = append(slices.Clone(left), carried...)
+		}
 	}
 }
 
-// drain fails the jobs still queued at close.
-func (g *groupCommitter) drain() {
+// drain fails the jobs still queued at close (and carried, not started).
+func (g *groupCommitter) drain(carried []*gcJob) {
+	fail := func(j *gcJob) {
+		if j.state.CompareAndSwap(jobQueued, jobRunning) {
+			j.err = errStoreClosed
+		}
+		close(j.done)
+	}
+	for _, j := range carried {
+		fail(j)
+	}
 	for {
 		select {
 		case j := <-g.jobs:
-			if j.state.CompareAndSwap(jobQueued, jobRunning) {
-				j.err = errStoreClosed
-			}
-			close(j.done)
+			fail(j)
+		case j := <-g.bulk:
+			fail(j)
 		default:
 			return
 		}
 	}
 }
 
-// commit runs one group in one transaction.
-func (g *groupCommitter) commit(group []*gcJob) {
+// commit runs one group in one transaction: group[firstBulk:] are bulk
+// members. It returns the bulk members it left unstarted, because other
+// work was queued meanwhile; they are still queued (their callers wait).
+func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 	s := g.s
-	finish := func(err error) {
-		for _, j := range group {
+	finish := func(members []*gcJob, err error) {
+		for _, j := range members {
 			if j.state.Load() == jobRunning && j.err == nil && j.panicked == nil {
 				j.err = err
 			}
@@ -167,14 +228,21 @@ func (g *groupCommitter) commit(group []*gcJob) {
 		for _, j := range group {
 			j.state.CompareAndSwap(jobQueued, jobRunning)
 		}
-		finish(fmt.Errorf("sqlstore: begin: %w", err))
-		return
+		finish(group, fmt.Errorf("sqlstore: begin: %w", err))
+		return nil
 	}
 	defer s.afterTx(s.write)
 	defer sqltx.Rollback()
 	q := s.querierFor(s.write, sqltx)
 	ran := 0
-	for _, j := range group {
+	for i, j := range group {
+		if i > firstBulk && len(g.jobs) > 0 {
+			// Other work is waiting: commit now, the rest of the bulk
+			// part goes in a later group.
+			group, left = group[:i], group[i:]
+			g.cuts.Add(1)
+			break
+		}
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 			continue // dropped while queued
 		}
@@ -184,9 +252,13 @@ func (g *groupCommitter) commit(group []*gcJob) {
 		}
 		if err := g.runOne(sqltx, q, j); err != nil {
 			// The savepoint itself failed: the transaction is unusable.
+			// The members not started stay queued for the next group.
 			j.err = err
-			finish(err)
-			return
+			if i+1 < len(group) {
+				group, left = group[:i+1], group[i+1:]
+			}
+			finish(group, err)
+			return left
 		}
 		if j.err == nil && j.panicked == nil {
 			ran++
@@ -194,13 +266,14 @@ func (g *groupCommitter) commit(group []*gcJob) {
 	}
 	if ran > 0 {
 		if err := sqltx.Commit(); err != nil {
-			finish(fmt.Errorf("sqlstore: commit: %w", err))
-			return
+			finish(group, fmt.Errorf("sqlstore: commit: %w", err))
+			return left
 		}
 		g.commits.Add(1)
 		g.members.Add(int64(ran))
 	}
-	finish(nil)
+	finish(group, nil)
+	return left
 }
 
 // runOne runs one member under its savepoint. Its own error or panic is
@@ -244,6 +317,15 @@ func (s *Store) GroupCommitStats() (commits, transactions int64) {
 		return 0, 0
 	}
 	return s.group.commits.Load(), s.group.members.Load()
+}
+
+// GroupCommitCuts returns how many groups committed early because other
+// work was queued behind their bulk members (0 on PostgreSQL).
+func (s *Store) GroupCommitCuts() int64 {
+	if s.group == nil {
+		return 0
+	}
+	return s.group.cuts.Load()
 }
 
 // uninterrupted runs a member's statements under a context that does not

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/testenv"
 )
 
@@ -358,6 +360,93 @@ func TestGroupCommit(t *testing.T) {
 	c1, m1 := s.GroupCommitStats()
 	if c1-c0 != 2 || m1-m0 != 1+n-2 {
 		t.Fatalf("%d commits for %d transactions, want 2 for %d", c1-c0, m1-m0, 1+n-2)
+	}
+}
+
+// TestGroupCommitServesOtherWorkBeforeBulk: on the one SQLite writer, the
+// transactions of bulk work (a campaign's) wait behind an order's or a
+// receipt's: queued ones go after the others, and a group running bulk
+// members commits early when other work is queued meanwhile, leaving its
+// unstarted bulk members, in their order, for the next group — after the
+// newly queued work. Every member still runs exactly once.
+func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "ladle.db"))
+	ctx := context.Background()
+	bulk := priority.WithBulk(ctx)
+	var mu sync.Mutex
+	var order []string
+	ran := func(name string) {
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+	}
+	write := func(ctx context.Context, name string, during func()) error {
+		return s.withTx(ctx, func(tx *Tx) error {
+			ran(name)
+			if during != nil {
+				during()
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
+				VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, name, time.Now())
+			return err
+		})
+	}
+	queued := func(q chan *gcJob, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(q) < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d writers queued, want %d", len(q), n)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	release, started := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	wg.Go(func() { errs <- write(ctx, "first", func() { close(started); <-release }) })
+	<-started
+	c0, m0 := s.GroupCommitStats()
+	cuts0 := s.GroupCommitCuts()
+	// Six bulk writers queue behind the first, the first of them queueing
+	// one more ordinary writer while it runs; then two ordinary writers.
+	for i := range 6 {
+		var during func()
+		if i == 0 {
+			during = func() {
+				wg.Go(func() { errs <- write(ctx, "n2", nil) })
+				queued(s.group.jobs, 1)
+			}
+		}
+		wg.Go(func() { errs <- write(bulk, "b"+strconv.Itoa(i), during) })
+		queued(s.group.bulk, i+1) // in order
+	}
+	for i := range 2 {
+		wg.Go(func() { errs <- write(ctx, "n"+strconv.Itoa(i), nil) })
+		queued(s.group.jobs, i+1)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"first", "n0", "n1", "b0", "n2", "b1", "b2", "b3", "b4", "b5"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("ran in order %v, want %v", order, want)
+	}
+	var count int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM restaurants`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != len(want) {
+		t.Fatalf("%d restaurants, want %d", count, len(want))
+	}
+	// {first}, {n0 n1 b0} cut short, {n2 b1…b5}.
+	c1, m1 := s.GroupCommitStats()
+	if c1-c0 != 3 || m1-m0 != int64(len(want)) || s.GroupCommitCuts()-cuts0 != 1 {
+		t.Fatalf("%d commits of %d transactions, %d cut short; want 3 of %d, 1 cut short", c1-c0, m1-m0, s.GroupCommitCuts()-cuts0, len(want))
 	}
 }
 
