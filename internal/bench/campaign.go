@@ -374,7 +374,14 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		// A failed round keeps the child's log, and says where.
+		if err != nil || os.Getenv("BENCH_KEEP") != "" {
+			fmt.Fprintf(os.Stderr, "bench campaign: keeping %s (server.log)\n", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}()
 	sk, err := newSink(cfg.Recipients)
 	if err != nil {
 		return r, err
