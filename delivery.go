@@ -20,25 +20,30 @@ const (
 // exactly what went out and a resend after a crash sends the same bytes.
 // (Consumer, EventID) is unique: one event gives a consumer at most one email.
 type Email struct {
-	ID           int64      `json:"id"`
-	RestaurantID int64      `json:"restaurant_id"`
-	Consumer     string     `json:"consumer"` // e.g. "receipt"
-	EventID      string     `json:"event_id"`
-	Kind         string     `json:"kind"` // the template: "receipt", "ready"
-	OrderID      string     `json:"order_id,omitempty"`
-	From         string     `json:"from"`
-	To           string     `json:"to"`
-	Subject      string     `json:"subject"`
-	Text         string     `json:"text"`
-	HTML         string     `json:"html"`
-	MessageID    string     `json:"message_id"`
-	Status       string     `json:"status"`          // EmailQueued, EmailSent, EmailFailed
-	Error        string     `json:"error,omitempty"` // the last failure
-	Attempts     int        `json:"attempts"`        // hand-overs to the transport
-	Transport    string     `json:"transport"`       // "smtp" or "mailbox"
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	SentAt       *time.Time `json:"sent_at,omitempty"`
+	ID           int64  `json:"id"`
+	RestaurantID int64  `json:"restaurant_id"`
+	Consumer     string `json:"consumer"` // e.g. "receipt"
+	EventID      string `json:"event_id"`
+	Kind         string `json:"kind"` // the template: "receipt", "ready"
+	OrderID      string `json:"order_id,omitempty"`
+	From         string `json:"from"`
+	To           string `json:"to"`
+	Subject      string `json:"subject"`
+	Text         string `json:"text"`
+	HTML         string `json:"html"`
+	MessageID    string `json:"message_id"`
+	// ListUnsubscribe, for a campaign's test send, is the https URL of the
+	// List-Unsubscribe header (with List-Unsubscribe-Post), as the
+	// campaign's own emails carry. Not stored: it is rendered again on
+	// each delivery attempt, like the message's other headers.
+	ListUnsubscribe string     `json:"-"`
+	Status          string     `json:"status"`          // EmailQueued, EmailSent, EmailFailed
+	Error           string     `json:"error,omitempty"` // the last failure
+	Attempts        int        `json:"attempts"`        // hand-overs to the transport
+	Transport       string     `json:"transport"`       // "smtp" or "mailbox"
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	SentAt          *time.Time `json:"sent_at,omitempty"`
 }
 
 // DeadLetter is an event a consumer gave up on after its retries (or at once,

@@ -74,6 +74,11 @@ func TestCampaignTestSendThroughWorker(t *testing.T) {
 	if !strings.Contains(body, "Hi "+staff.Name) || !strings.Contains(body, "https://ladle.example/unsubscribe/test") {
 		t.Errorf("body:\n%s", body)
 	}
+	// The headers of a campaign email, with the test link.
+	if !strings.Contains(body, "List-Unsubscribe: <https://ladle.example/unsubscribe/test>\r\n") ||
+		!strings.Contains(body, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n") {
+		t.Errorf("test send without the campaign's List-Unsubscribe headers:\n%s", body)
+	}
 	if p := apiCall(t, "GET", api+"/campaigns/"+id, tok, "", "", 200); p["status"] != "draft" || p["sent"] != 0.0 || p["total"] != 0.0 {
 		t.Errorf("campaign after the test: %v", p)
 	}

@@ -162,8 +162,9 @@ func (t *Templates) Render(b *strings.Builder, f Fields) (subject, html, text st
 // signed token names anybody in it, so it cannot unsubscribe anyone.
 const TestUnsubscribePath = "/unsubscribe/test"
 
-// Message is one rendered campaign email.
-type Message struct{ Subject, HTML, Text string }
+// Message is one rendered campaign email; ListUnsubscribe is the URL of
+// its List-Unsubscribe header (the same link as the body's).
+type Message struct{ Subject, HTML, Text, ListUnsubscribe string }
 
 // TestMessage renders c as a test send to a staff member: the recipient's
 // rendering (the same templates and fields as the sender's), filled with
@@ -175,10 +176,10 @@ func TestMessage(c *ladle.Campaign, restaurant, name, email, publicURL string) (
 		return nil, fmt.Errorf("campaign %s: templates: %v", c.ID, errs)
 	}
 	var b strings.Builder
-	subject, html, text, err := tpl.Render(&b, Fields{Name: name, Email: email, Restaurant: restaurant,
-		UnsubscribeURL: strings.TrimRight(publicURL, "/") + TestUnsubscribePath})
+	unsub := strings.TrimRight(publicURL, "/") + TestUnsubscribePath
+	subject, html, text, err := tpl.Render(&b, Fields{Name: name, Email: email, Restaurant: restaurant, UnsubscribeURL: unsub})
 	if err != nil {
 		return nil, err
 	}
-	return &Message{Subject: "[Test] " + subject, HTML: html, Text: text}, nil
+	return &Message{Subject: "[Test] " + subject, HTML: html, Text: text, ListUnsubscribe: unsub}, nil
 }

@@ -14,7 +14,8 @@ import (
 // rendered by the campaign sender's own renderer, for the staff member who
 // asked (their name and address, read from the database: a member of the
 // event's restaurant, or nobody is mailed), subject prefixed "[Test] ",
-// its unsubscribe link the test one (campaign.TestUnsubscribePath), which
+// its unsubscribe link (in the body and the List-Unsubscribe header, as a
+// campaign email) the test one (campaign.TestUnsubscribePath), which
 // unsubscribes nobody. It goes out once per event like a receipt (the
 // inbox and the email row; the dev mailbox shows it) and is no send
 // record: the campaign's counts never see it.
@@ -47,7 +48,7 @@ func (e *emailer) handleCampaignTest(ctx context.Context, ev ladle.Event) error 
 	}
 	em := &ladle.Email{
 		RestaurantID: r.ID, Consumer: ConsumerCampaignTest, EventID: ev.ID, Kind: ConsumerCampaignTest,
-		From: e.From, To: mail.Address(u.Name, u.Email), Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		From: e.From, To: mail.Address(u.Name, u.Email), Subject: m.Subject, Text: m.Text, HTML: m.HTML, ListUnsubscribe: m.ListUnsubscribe,
 		MessageID: ev.ID + "." + ConsumerCampaignTest + "@" + e.domain, Transport: e.Transport.Name(), CreatedAt: e.Clock(),
 	}
 	return e.deliver(ctx, ev, em)

@@ -417,7 +417,7 @@ func (e *emailer) deliver(ctx context.Context, ev ladle.Event, em *ladle.Email) 
 		// The dev mailbox: delivery is the record itself, written with
 		// the inbox row in one transaction (no crash window at all).
 		msg := &mail.Message{From: em.From, To: em.To, Subject: em.Subject, Text: em.Text, HTML: em.HTML,
-			MessageID: em.MessageID, Date: em.CreatedAt}
+			MessageID: em.MessageID, Date: em.CreatedAt, ListUnsubscribe: em.ListUnsubscribe}
 		if err := e.Transport.Send(ctx, msg); err != nil {
 			// Keep a record of the email that could not be delivered, so
 			// the mailbox shows it failed and why.
@@ -448,7 +448,7 @@ func (e *emailer) deliver(ctx context.Context, ev ladle.Event, em *ladle.Email) 
 		return RetryAfter(busyUntil.Sub(now))
 	}
 	msg := &mail.Message{From: em.From, To: em.To, Subject: em.Subject, Text: em.Text, HTML: em.HTML,
-		MessageID: em.MessageID, Date: em.CreatedAt}
+		MessageID: em.MessageID, Date: em.CreatedAt, ListUnsubscribe: em.ListUnsubscribe}
 	sctx, cancel := context.WithTimeout(ctx, e.SendTimeout)
 	err = e.Transport.Send(sctx, msg)
 	cancel()
