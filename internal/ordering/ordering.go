@@ -32,7 +32,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ladle-dev/ladle/internal/priority"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -42,6 +41,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/problem"
 )
 
