@@ -271,6 +271,7 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 		}
 		g.commits.Add(1)
 		g.members.Add(int64(ran))
+		s.ckpt.written()
 	}
 	finish(group, nil)
 	return left

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -447,6 +448,41 @@ func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
 	c1, m1 := s.GroupCommitStats()
 	if c1-c0 != 3 || m1-m0 != int64(len(want)) || s.GroupCommitCuts()-cuts0 != 1 {
 		t.Fatalf("%d commits of %d transactions, %d cut short; want 3 of %d, 1 cut short", c1-c0, m1-m0, s.GroupCommitCuts()-cuts0, len(want))
+	}
+}
+
+// TestCheckpointsOffTheWritePath: the one SQLite writer never checkpoints
+// the WAL (a checkpoint inside a COMMIT stalls every write queued behind
+// it); the checkpointer copies what the commits wrote into the database
+// file soon after, on its own connection.
+func TestCheckpointsOffTheWritePath(t *testing.T) {
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "ladle.db"))
+	ctx := context.Background()
+	var auto int
+	if err := s.write.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("the writer's wal_autocheckpoint is %d (%v), want 0", auto, err)
+	}
+	_, f0 := s.CheckpointStats()
+	const n = 200
+	for i := range n {
+		if err := s.withTx(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
+				VALUES ($1, 'R', 'USD', 0, 'UTC', '', $2, $3)`, "w-"+strconv.Itoa(i), strings.Repeat("x", 2000), time.Now())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each commit wrote at least one page: the checkpointer copies at
+	// least n frames.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, f := s.CheckpointStats(); f-f0 >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			c, f := s.CheckpointStats()
+			t.Fatalf("after %d commits the checkpointer made %d checkpoints of %d frames, want at least %d frames", n, c, f-f0, n)
+		}
 	}
 }
 

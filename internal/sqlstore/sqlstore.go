@@ -46,6 +46,9 @@ type Store struct {
 	// group runs SQLite's write transactions with group commit
 	// (groupcommit.go); nil on PostgreSQL.
 	group *groupCommitter
+	// ckpt checkpoints SQLite's WAL off the write path (checkpoint.go);
+	// nil on PostgreSQL.
+	ckpt *checkpointer
 	// notifyKick wakes the PostgreSQL notifier (notify.go); nil on SQLite.
 	notifyKick   chan struct{}
 	stopNotifier func()
@@ -195,7 +198,8 @@ func (s *Store) openSQLite(url string, o options) error {
 	if userQuery != "" {
 		common += "&" + userQuery
 	}
-	write, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate")
+	// The writer never checkpoints: the checkpointer does (checkpoint.go).
+	write, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return fmt.Errorf("sqlstore: open sqlite: %w", err)
 	}
@@ -216,6 +220,11 @@ func (s *Store) openSQLite(url string, o options) error {
 	read.SetMaxIdleConns(n)
 	s.d, s.read, s.write = dialectSQLite, read, write
 	s.writeStmts, s.readStmts = newStmtCache(write), newStmtCache(read)
+	if err := s.startCheckpointer(path + "?" + common); err != nil {
+		write.Close()
+		read.Close()
+		return err
+	}
 	s.startGroupCommit()
 	return nil
 }
@@ -248,6 +257,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
+	}
+	if s.ckpt != nil {
+		s.ckpt.close()
 	}
 	if s.stopNotifier != nil {
 		s.stopNotifier()
