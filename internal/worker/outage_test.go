@@ -106,10 +106,10 @@ func TestNATSOutage(t *testing.T) {
 		h.startWorker()
 
 		h.place(0)
-		eventually(t, 10*time.Second, "the first receipt", func() bool { return h.sentCount("receipt") == 1 })
+		eventually(t, 30*time.Second, "the first receipt", func() bool { return h.sentCount("receipt") == 1 })
 
 		p.cut()
-		eventually(t, 5*time.Second, "the client to notice", func() bool { return !h.b.Connected() })
+		eventually(t, 30*time.Second, "the client to notice", func() bool { return !h.b.Connected() })
 		const n = 20
 		for i := 1; i <= n; i++ {
 			h.place(i) // the API keeps taking orders
@@ -121,9 +121,12 @@ func TestNATSOutage(t *testing.T) {
 		if backlog, _, _ := h.store.OutboxBacklog(context.Background()); backlog < n {
 			t.Fatalf("outbox backlog %d during the outage, want at least %d", backlog, n)
 		}
-		if h.relay.Stats().Failures == 0 {
-			t.Error("the relay never noticed the outage")
-		}
+		// The relay, woken by each commit, fails its rounds while the
+		// broker is away; on a loaded machine the first failed round can
+		// come later than the second above, so wait for it.
+		eventually(t, 30*time.Second, "the relay to notice the outage (a failed round)", func() bool {
+			return h.relay.Stats().Failures > 0
+		})
 
 		p.restore()
 		start := time.Now()

@@ -25,7 +25,7 @@ func TestReceiptAndReadyEmails(t *testing.T) {
 		for i := range 3 {
 			orders = append(orders, h.place(i))
 		}
-		eventually(t, 10*time.Second, "three receipts", func() bool { return h.sentCount("receipt") == 3 })
+		eventually(t, 30*time.Second, "three receipts", func() bool { return h.sentCount("receipt") == 3 })
 
 		byOrder := map[string]ladle.Email{}
 		for _, e := range h.emails() {
@@ -74,8 +74,16 @@ func TestReceiptAndReadyEmails(t *testing.T) {
 		if _, err := h.store.SetOrderStatus(ctx, h.f.Restaurant.ID, orders[2].ID, ladle.StatusAccepted, "", 0, ladle.Now()); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "the ready email", func() bool { return h.sentCount("ready") == 1 })
-		time.Sleep(300 * time.Millisecond)
+		eventually(t, 30*time.Second, "the ready email", func() bool { return h.sentCount("ready") == 1 })
+		// A consumer counts an event as handled after its effect committed
+		// (the email marked sent) and just before the ack, so wait for the
+		// counts to reach every event rather than read them a fixed moment
+		// after the email: once the ready consumer has handled all four
+		// status changes, a second ready email would be in the table too.
+		eventually(t, 30*time.Second, "every event handled", func() bool {
+			st := h.w.Stats()
+			return st[worker.ConsumerReceipt].Handled >= 3 && st[worker.ConsumerReady].Handled >= 4
+		})
 		var ready []ladle.Email
 		for _, e := range h.emails() {
 			if e.Kind == "ready" {
@@ -101,11 +109,11 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 		// Two temporary refusals, then it goes through.
 		h.smtp.FailNext(smtptest.ErrTemporary, smtptest.ErrTemporary)
 		o1 := h.place(1)
-		msgs := h.smtp.Wait(1, 10*time.Second)
+		msgs := h.smtp.Wait(1, 30*time.Second)
 		if len(msgs) != 1 || msgs[0].To != "guest1@example.com" {
 			t.Fatalf("received %+v", msgs)
 		}
-		eventually(t, 5*time.Second, "the email marked sent", func() bool { return h.sentCount("receipt") == 1 })
+		eventually(t, 30*time.Second, "the email marked sent", func() bool { return h.sentCount("receipt") == 1 })
 		if e := h.emails()[0]; e.Attempts != 3 || e.OrderID != o1.ID || e.Transport != "smtp" {
 			t.Fatalf("email after two refusals: %+v", e)
 		}
@@ -114,7 +122,7 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 		// the server's reason, nothing delivered.
 		h.smtp.FailNext(smtptest.ErrPermanent)
 		o2 := h.place(2)
-		eventually(t, 10*time.Second, "a dead letter", func() bool {
+		eventually(t, 30*time.Second, "a dead letter", func() bool {
 			n, _ := h.store.CountDeadLetters(ctx, h.f.Restaurant.ID)
 			return n == 1
 		})
@@ -122,7 +130,7 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 		if dls[0].Consumer != worker.ConsumerReceipt || dls[0].Event.AggregateID != o2.ID || dls[0].Deliveries != 1 || !strings.Contains(dls[0].Error, "550") {
 			t.Fatalf("dead letter %+v", dls[0])
 		}
-		eventually(t, 5*time.Second, "the email marked failed", func() bool {
+		eventually(t, 30*time.Second, "the email marked failed", func() bool {
 			for _, e := range h.emails() {
 				if e.OrderID == o2.ID {
 					return e.Status == ladle.EmailFailed && strings.Contains(e.Error, "550")
@@ -134,7 +142,7 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 		// Temporary refusals past MaxAttempts: a dead letter too.
 		h.smtp.FailNext(smtptest.ErrTemporary, smtptest.ErrTemporary, smtptest.ErrTemporary)
 		o3 := h.place(3)
-		eventually(t, 10*time.Second, "a second dead letter", func() bool {
+		eventually(t, 30*time.Second, "a second dead letter", func() bool {
 			n, _ := h.store.CountDeadLetters(ctx, h.f.Restaurant.ID)
 			return n == 2
 		})
@@ -152,11 +160,11 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		msgs = h.smtp.Wait(3, 10*time.Second)
+		msgs = h.smtp.Wait(3, 30*time.Second)
 		if len(msgs) != 3 {
 			t.Fatalf("after replay the server has %d messages, want 3", len(msgs))
 		}
-		eventually(t, 5*time.Second, "all three sent", func() bool { return h.sentCount("receipt") == 3 })
+		eventually(t, 30*time.Second, "all three sent", func() bool { return h.sentCount("receipt") == 3 })
 		if n, _ := h.store.CountDeadLetters(ctx, h.f.Restaurant.ID); n != 0 {
 			t.Fatalf("%d open dead letters after replay", n)
 		}
@@ -211,7 +219,7 @@ func TestConsumersDoNotBlockEachOther(t *testing.T) {
 	for i := range 6 {
 		orders = append(orders, h.place(i))
 	}
-	eventually(t, 5*time.Second, "receipts to be stuck", func() bool {
+	eventually(t, 30*time.Second, "receipts to be stuck", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		return g.held == 2 // the receipt consumer's whole pool is busy
@@ -221,10 +229,10 @@ func TestConsumersDoNotBlockEachOther(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "the ready email past the receipt backlog", func() bool { return h.sentCount("ready") == 1 })
+	eventually(t, 30*time.Second, "the ready email past the receipt backlog", func() bool { return h.sentCount("ready") == 1 })
 	if n := h.sentCount("receipt"); n != 0 {
 		t.Fatalf("%d receipts sent while held", n)
 	}
 	close(g.release)
-	eventually(t, 10*time.Second, "the receipts", func() bool { return h.sentCount("receipt") == 6 })
+	eventually(t, 30*time.Second, "the receipts", func() bool { return h.sentCount("receipt") == 6 })
 }
