@@ -151,7 +151,10 @@ func TestRolesWorkTogether(t *testing.T) {
 	if wrk.Hub != nil || wrk.Worker == nil {
 		t.Fatal("the worker role serves screens, or runs no workers")
 	}
-	time.Sleep(300 * time.Millisecond) // the live feed's consumer exists
+	// The live feed makes its consumer (new events only) in the
+	// background: an order published before it exists never reaches the
+	// board, so wait for the consumer rather than a fixed moment.
+	waitLiveConsumer(t, api)
 	board := api.Hub.Subscribe(f.Restaurant.ID, "")
 	o := place(t, apiStore, f, 1)
 	select {
@@ -159,16 +162,43 @@ func TestRolesWorkTogether(t *testing.T) {
 		if u.OrderID != o.ID {
 			t.Fatalf("board got %+v", u)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the api's board did not see the order")
 	}
-	eventually(t, 10*time.Second, "the receipt from the worker", func() bool { return sentReceipts(t, apiStore) == 1 })
+	eventually(t, 30*time.Second, "the receipt from the worker", func() bool { return sentReceipts(t, apiStore) == 1 })
 	emails, _ := apiStore.OrderEmails(ctx, f.Restaurant.ID, o.ID)
 	if len(emails) != 1 || !strings.Contains(emails[0].Text, "https://ladle.test/orders/"+o.ID+"?token=") {
 		t.Fatalf("receipt %+v", emails)
 	}
 	if _, err := events.Start(ctx, events.Config{Role: "cook"}, apiStore, path); err == nil {
 		t.Fatal("an unknown role started")
+	}
+}
+
+// waitLiveConsumer waits until sys's live feed has its consumer on the
+// stream (internal/live names it live_…).
+func waitLiveConsumer(t *testing.T, sys *events.System) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := sys.Broker
+	for {
+		st, err := b.JetStream().Stream(ctx, b.StreamName())
+		if err == nil {
+			names := st.ConsumerNames(ctx)
+			found := false
+			for name := range names.Name() {
+				found = found || strings.HasPrefix(name, "live_")
+			}
+			if found {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no live feed consumer on the stream after a minute (%v)", err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
