@@ -123,7 +123,10 @@ func TestServeSSE(t *testing.T) {
 		t.Fatalf("data %s: %v", data, err)
 	}
 	cancel()
-	deadline := time.Now().Add(2 * time.Second)
+	// The server notices the client left on its next write or when the
+	// request's context ends: give a loaded machine (the race detector)
+	// time for that.
+	deadline := time.Now().Add(30 * time.Second)
 	for h.Subscribers() != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -274,7 +277,7 @@ func TestHubCloseEndsStreams(t *testing.T) {
 	h.Close() // what http.Server.Shutdown triggers through RegisterOnShutdown
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second): // a bound for a loaded machine; Close ends the stream at once
 		t.Fatal("the stream outlived Hub.Close")
 	}
 	if s := h.Subscribe(1, ""); s == nil {

@@ -107,10 +107,10 @@ func TestRelayWakesOnCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Stop()
-			eventually(t, 5*time.Second, "the seed's events", func() bool { return subjectCount(t, b, ladle.EventMenuChanged) > 0 })
+			eventually(t, 30*time.Second, "the seed's events", func() bool { return subjectCount(t, b, ladle.EventMenuChanged) > 0 })
 			start := time.Now()
 			placeOrder(t, s, f)
-			eventually(t, 5*time.Second, "order.placed published", func() bool { return subjectCount(t, b, ladle.EventOrderPlaced) == 1 })
+			eventually(t, 30*time.Second, "order.placed published", func() bool { return subjectCount(t, b, ladle.EventOrderPlaced) == 1 })
 			t.Logf("commit → published: %v", time.Since(start))
 
 			if !pg {
@@ -124,7 +124,7 @@ func TestRelayWakesOnCommit(t *testing.T) {
 			}
 			defer other.Close()
 			placeOrder(t, other, f)
-			eventually(t, 5*time.Second, "the other process's order published", func() bool { return subjectCount(t, b, ladle.EventOrderPlaced) == 2 })
+			eventually(t, 30*time.Second, "the other process's order published", func() bool { return subjectCount(t, b, ladle.EventOrderPlaced) == 2 })
 		})
 	}
 }
