@@ -197,9 +197,32 @@ func TestListenEventsPostgres(t *testing.T) {
 	woke := make(chan struct{}, 100)
 	done := make(chan error, 1)
 	go func() { done <- relay.ListenEvents(ctx, func() { woke <- struct{}{} }) }()
-	time.Sleep(300 * time.Millisecond) // let LISTEN reach the server
-	for len(woke) > 0 {
-		<-woke
+	// LISTEN reaches the server in the background, and a commit before it
+	// wakes nobody: rather than wait a fixed moment (too short on a loaded
+	// machine), send the stores' own notification by hand until one wakes
+	// the listener, then start from a quiet channel.
+	probe := time.Now().Add(time.Minute)
+	for listening := false; !listening; {
+		if _, err := api.DB().ExecContext(ctx, `SELECT pg_notify('ladle_outbox', current_schema())`); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woke:
+			listening = true
+		case <-time.After(500 * time.Millisecond):
+			if time.Now().After(probe) {
+				t.Fatal("the listener never heard a notification for its schema")
+			}
+		}
+	}
+	// Probes sent after the one that woke it are on their way: drain until
+	// the channel has been quiet for a second.
+	for quiet := false; !quiet; {
+		select {
+		case <-woke:
+		case <-time.After(time.Second):
+			quiet = true
+		}
 	}
 	placeOrder(t, other, fo)
 	select {
@@ -212,7 +235,7 @@ func TestListenEventsPostgres(t *testing.T) {
 	select {
 	case <-woke:
 		t.Logf("woken %v after the commit returned", time.Since(start))
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("not woken by a commit in another process")
 	}
 	cancel()

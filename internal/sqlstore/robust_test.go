@@ -324,7 +324,7 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 	// Let them all queue behind the first.
-	for deadline := time.Now().Add(5 * time.Second); len(s.group.jobs) < n; {
+	for deadline := time.Now().Add(30 * time.Second); len(s.group.jobs) < n; {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d writers queued", len(s.group.jobs))
 		}
@@ -539,7 +539,7 @@ func TestGroupCommitMemberDeadlineMidStatement(t *testing.T) {
 			})
 		})
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(s.group.jobs) < 3; {
+	for deadline := time.Now().Add(30 * time.Second); len(s.group.jobs) < 3; {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d writers queued", len(s.group.jobs))
 		}
