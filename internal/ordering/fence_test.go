@@ -140,7 +140,7 @@ func TestStalledInsidePlacement(t *testing.T) {
 		done <- outcome{res, err}
 	}()
 	// Wait until the first request is blocked on the lock, holding its key.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var waiting int
 		if err := b.store.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
@@ -232,6 +232,14 @@ func TestStalledHolderDuringCharge(t *testing.T) {
 			errc <- err
 		}()
 		<-charging
+		// The provider records the call, then reads its delay: wait for the
+		// record (a write, slow on a loaded machine) and a moment more, so
+		// that the first is in its 300 ms call before the delay goes to 0.
+		for deadline := time.Now().Add(30 * time.Second); paymenttest.Calls(t, b.pay) == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the first request never reached the provider")
+			}
+		}
 		time.Sleep(50 * time.Millisecond) // the first is in the provider call now
 		b.clock.Add(first.StaleLock() + time.Second)
 		b.pay.SetDelay(0)
