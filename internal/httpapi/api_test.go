@@ -294,12 +294,15 @@ func TestIdempotencyProtocol(t *testing.T) {
 func TestKeyInFlightIs409(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, b *bundle) {
-		b.payments.SetDelay(time.Second)
+		// The first request's charge takes 3 s, so that the second arrives
+		// while it is in flight even on a loaded machine (with 1 s, a slow
+		// second round trip could find the first already done).
+		b.payments.SetDelay(3 * time.Second)
 		req := cardRequest(b.fix)
 		done := make(chan response, 1)
 		go func() { done <- b.post(t, "slow", req) }()
 		// Wait until the first request holds the key (its order exists).
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for b.orderCount(t) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatal("first request never created its order")
