@@ -149,6 +149,27 @@ func liveEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(feed.Stop)
+	// The feed makes its consumer (new events only) in the background; an
+	// order committed before it exists would never reach a board, so wait
+	// for it as a process's startup would have by the time staff look.
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		st, err := b.JetStream().Stream(ctx, b.StreamName())
+		found := false
+		if err == nil {
+			names := st.ConsumerNames(ctx)
+			for name := range names.Name() {
+				found = found || strings.HasPrefix(name, "live_")
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live feed consumer on the stream after %v (%v)", stepTimeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return e
 }
 
