@@ -207,7 +207,7 @@ func TestRedisGoesAway(t *testing.T) {
 	px.start() // Redis is back, on the same address
 	time.Sleep(backoff + 50*time.Millisecond)
 	var v3 int64
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for price := int64(503); ; price++ {
 		v3 = edit(price)
 		if inRedis(v3) {
