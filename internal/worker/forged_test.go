@@ -63,15 +63,15 @@ func TestForgedEventsSendNothing(t *testing.T) {
 		forge(ladle.EventOrderPlaced, unknown, h.f.Restaurant.ID, &ghost)
 		forge(ladle.EventOrderPlaced, real.ID, h.f.Restaurant.ID+1000, &evil)
 
-		eventually(t, 10*time.Second, "the forged receipt handled", func() bool {
+		eventually(t, 30*time.Second, "the forged receipt handled", func() bool {
 			done, _ := h.store.Processed(ctx, worker.ConsumerReceipt, forgedReceipt)
 			return done
 		})
-		eventually(t, 10*time.Second, "a dead letter here", func() bool {
+		eventually(t, 30*time.Second, "a dead letter here", func() bool {
 			n, _ := h.store.CountDeadLetters(ctx, h.f.Restaurant.ID)
 			return n == 1 // the other restaurant id has no restaurant: counted there
 		})
-		eventually(t, 10*time.Second, "every forged event handled", func() bool {
+		eventually(t, 30*time.Second, "every forged event handled", func() bool {
 			st := h.w.Stats()
 			return st[worker.ConsumerReceipt].DeadLetters == 2 && st[worker.ConsumerReady].Handled >= 1
 		})
@@ -87,7 +87,7 @@ func TestForgedEventsSendNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 10*time.Second, "the ready email", func() bool { return h.sentCount("ready") == 1 })
+		eventually(t, 30*time.Second, "the ready email", func() bool { return h.sentCount("ready") == 1 })
 		time.Sleep(200 * time.Millisecond)
 
 		for _, m := range h.smtp.Messages() {
