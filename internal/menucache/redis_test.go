@@ -167,11 +167,16 @@ func TestRedisGoesAway(t *testing.T) {
 		}
 		return len(keys) == 1
 	}
+	// inCache is the time spent in the cache's own calls, not in the
+	// test's writes to the database.
+	var inCache time.Duration
 	edit := func(price int64) int64 {
 		t.Helper()
 		setPrice(t, s, f.Fries, ladle.Money(price))
+		start := time.Now()
 		c.Invalidate(ctx, f.Restaurant.ID)
 		d, err := c.Document(ctx, f.Restaurant.ID)
+		inCache += time.Since(start)
 		if err != nil {
 			t.Fatalf("Document with price %d: %v", price, err)
 		}
@@ -190,11 +195,15 @@ func TestRedisGoesAway(t *testing.T) {
 	}
 
 	px.stop() // Redis is gone
-	start := time.Now()
+	inCache = 0
 	v1 := edit(501)
 	v2 := edit(502) // within the backoff: Redis is not even asked
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("two reads with Redis down took %v; the fallback must be quick", took)
+	// Only the cache's calls are timed: the price updates before them are
+	// the test's writes, and on a loaded machine under the race detector
+	// they alone took most of a second. A fallback that waited for Redis's
+	// dial timeout (500 ms) on each read would still exceed this.
+	if inCache > time.Second {
+		t.Errorf("two reads with Redis down took %v in the cache; the fallback must be quick", inCache)
 	}
 	st := c.Stats()
 	if st.RedisErrors == 0 || st.Rebuilds != 3 {
