@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -540,6 +541,15 @@ func TestSendsYieldToUrgentWork(t *testing.T) {
 	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Hold the gate until a sender is waiting in it: on a loaded machine
+	// the campaign's first work can take over a second to reach a sender,
+	// and a gate released before that was never yielded to. Then hold it a
+	// while more: nothing may go out meanwhile.
+	for deadline := time.Now().Add(time.Minute); !yielding(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sender waited at the gate within a minute (%d sent)", r.smtp.Count())
+		}
+	}
 	time.Sleep(time.Second)
 	if n := r.smtp.Count(); n != 0 {
 		t.Fatalf("%d sent while urgent work was in progress", n)
@@ -549,6 +559,19 @@ func TestSendsYieldToUrgentWork(t *testing.T) {
 	r.exactlyOnce(50)
 	if _, yields, waited := gate.Stats(); yields == 0 || waited < 500*time.Millisecond {
 		t.Fatalf("yields %d, waited %v", yields, waited)
+	}
+}
+
+// yielding reports whether a goroutine of this process is waiting in a
+// priority gate's Yield.
+func yielding() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Contains(string(buf[:n]), "priority.(*Gate).Yield(")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
 
