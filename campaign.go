@@ -2,7 +2,11 @@ package ladle
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Email campaigns: customers with marketing consent, a suppression list,
@@ -82,6 +86,48 @@ func (c *Customer) Consent() string {
 		return ConsentPending
 	}
 	return ConsentNone
+}
+
+// CustomerQuery selects one page of a restaurant's customers for staff
+// (ListCustomers): in customer id order, after After, matching Search.
+type CustomerQuery struct {
+	// After is the previous page's last customer id; 0 for the first page.
+	After int64
+	// Search matches a part of the email or of the name, ignoring case
+	// (ASCII letters only on SQLite); "" matches every customer. At most
+	// MaxCustomerSearch characters, valid UTF-8, no control characters;
+	// surrounding spaces are ignored.
+	Search string
+	// Limit is the page size: 0 for DefaultCustomerLimit, at most
+	// MaxCustomerLimit (more is cut to it).
+	Limit int
+}
+
+// Bounds of CustomerQuery.
+const (
+	DefaultCustomerLimit = 50
+	MaxCustomerLimit     = 100
+	MaxCustomerSearch    = 100
+)
+
+// Validate returns a validation_failed error (field "after" or "q") when
+// q cannot be run, else nil.
+func (q *CustomerQuery) Validate() error {
+	if q.After < 0 {
+		return customerQueryInvalid("after", "must be a customer id")
+	}
+	search := strings.TrimSpace(q.Search)
+	if !utf8.ValidString(search) || strings.IndexFunc(search, unicode.IsControl) >= 0 {
+		return customerQueryInvalid("q", "must be plain text")
+	}
+	if utf8.RuneCountInString(search) > MaxCustomerSearch {
+		return customerQueryInvalid("q", fmt.Sprintf("must be at most %d characters", MaxCustomerSearch))
+	}
+	return nil
+}
+
+func customerQueryInvalid(field, msg string) *Error {
+	return &Error{Kind: KindInvalid, Code: CodeValidation, Message: field + " " + msg, Fields: map[string]string{field: msg}}
 }
 
 // ConfirmOutcome says what ConfirmConsent did.
@@ -303,6 +349,12 @@ type CampaignStore interface {
 	// ConsentCounts counts the customers opted in (and not suppressed:
 	// what an unfiltered audience selects) and those pending confirmation.
 	ConsentCounts(ctx context.Context, restaurantID int64) (optedIn, pending int64, err error)
+	// ListCustomers returns one page of the restaurant's customers (ids
+	// ascending, after q.After), with their consent and suppression, for
+	// the staff's customer list. A next page may exist when the page is
+	// full; its After is the last customer's id. An invalid q is
+	// validation_failed (CustomerQuery.Validate).
+	ListCustomers(ctx context.Context, restaurantID int64, q CustomerQuery) ([]Customer, error)
 
 	// SetDoubleOptIn turns double opt-in on or off for the restaurant.
 	// Turning it off confirms nothing: pending customers stay pending

@@ -135,6 +135,46 @@ func (s *Store) Customers(ctx context.Context, restaurantID int64, before int64,
 	return out, err
 }
 
+// ListCustomers implements ladle.CampaignStore: a keyset page by id
+// through customers' (restaurant_id, id) index; a search is a substring
+// match of the lowercased email (stored lowercased) or name, with LIKE's
+// wildcards in it taken literally.
+func (s *Store) ListCustomers(ctx context.Context, restaurantID int64, q ladle.CustomerQuery) ([]ladle.Customer, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = ladle.DefaultCustomerLimit
+	}
+	limit = min(limit, ladle.MaxCustomerLimit)
+	query := `SELECT ` + customerColumns + customerFrom + ` WHERE c.restaurant_id = $1 AND c.id > $2`
+	args := []any{restaurantID, q.After, limit}
+	if search := strings.TrimSpace(q.Search); search != "" {
+		query += ` AND (c.email LIKE $4 ESCAPE '\' OR lower(c.name) LIKE $4 ESCAPE '\')`
+		args = append(args, "%"+likeEscape(strings.ToLower(search))+"%")
+	}
+	query += ` ORDER BY c.id LIMIT $3`
+	var out []ladle.Customer
+	err := s.read1(ctx, func(tx *Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c := ladle.Customer{RestaurantID: restaurantID}
+			if err := scanCustomer(rows, &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // ConsentCounts implements ladle.CampaignStore.
 func (s *Store) ConsentCounts(ctx context.Context, restaurantID int64) (optedIn, pending int64, err error) {
 	err = s.read1(ctx, func(tx *Tx) error {
