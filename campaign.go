@@ -343,9 +343,6 @@ type CampaignStore interface {
 	ImportCustomers(ctx context.Context, restaurantID int64, rows []CustomerImport, now time.Time) ([]ImportOutcome, error)
 	// CustomerByEmail returns the customer (not_found if none).
 	CustomerByEmail(ctx context.Context, restaurantID int64, email string) (*Customer, error)
-	// Customers lists customers with ids below `before` (0: from the
-	// newest), newest first, at most limit, with their suppressions.
-	Customers(ctx context.Context, restaurantID int64, before int64, limit int) ([]Customer, error)
 	// ConsentCounts counts the customers opted in (and not suppressed:
 	// what an unfiltered audience selects) and those pending confirmation.
 	ConsentCounts(ctx context.Context, restaurantID int64) (optedIn, pending int64, err error)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -107,32 +106,6 @@ func (s *Store) CustomerByEmail(ctx context.Context, restaurantID int64, email s
 		return nil, err
 	}
 	return c, nil
-}
-
-// Customers implements ladle.CampaignStore.
-func (s *Store) Customers(ctx context.Context, restaurantID int64, before int64, limit int) ([]ladle.Customer, error) {
-	if before <= 0 {
-		before = math.MaxInt64
-	}
-	var out []ladle.Customer
-	err := s.read1(ctx, func(tx *Tx) error {
-		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT `+customerColumns+customerFrom+`
-			WHERE c.restaurant_id = $1 AND c.id < $2 ORDER BY c.id DESC LIMIT $3`, restaurantID, before, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			c := ladle.Customer{RestaurantID: restaurantID}
-			if err := scanCustomer(rows, &c); err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return rows.Err()
-	})
-	return out, err
 }
 
 // ListCustomers implements ladle.CampaignStore: a keyset page by id

@@ -159,15 +159,15 @@ func testDoubleOptIn(t *testing.T, e *env) {
 		t.Fatalf("a tick without double opt-in: %+v", c)
 	}
 
-	list, err := cs.Customers(ctx, rid, 0, 10)
+	list, err := cs.ListCustomers(ctx, rid, ladle.CustomerQuery{Limit: 10})
 	ok(t, err)
-	if len(list) != 3 || list[0].Email != "later@example.com" || list[2].Email != "imported@example.com" {
+	if len(list) != 3 || list[0].Email != "imported@example.com" || list[2].Email != "later@example.com" {
 		t.Fatalf("customers: %+v", list)
 	}
-	if next, err := cs.Customers(ctx, rid, list[1].ID, 10); err != nil || len(next) != 1 || next[0].ID != list[2].ID {
-		t.Fatalf("customers before %d: %+v, %v", list[1].ID, next, err)
+	if next, err := cs.ListCustomers(ctx, rid, ladle.CustomerQuery{After: list[1].ID, Limit: 10}); err != nil || len(next) != 1 || next[0].ID != list[2].ID {
+		t.Fatalf("customers after %d: %+v, %v", list[1].ID, next, err)
 	}
-	if other, err := cs.Customers(ctx, f.Other.ID, 0, 10); err != nil || len(other) != 0 {
+	if other, err := cs.ListCustomers(ctx, f.Other.ID, ladle.CustomerQuery{Limit: 10}); err != nil || len(other) != 0 {
 		t.Fatalf("the other restaurant's customers: %+v, %v", other, err)
 	}
 }
