@@ -552,9 +552,12 @@ func (s *Store) Sends(ctx context.Context, restaurantID int64, id string, status
 	}
 	var out []ladle.Send
 	err := s.read1(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT customer_id, email, name, status, reason, attempts, sent_at FROM campaign_sends
-			WHERE restaurant_id = $1 AND campaign_id = $2 AND status = $3 AND customer_id > $4 ORDER BY customer_id LIMIT $5`,
-			restaurantID, id, string(status), after, limit)
+		q := `SELECT customer_id, email, name, status, reason, attempts, sent_at FROM campaign_sends
+			WHERE restaurant_id = $1 AND campaign_id = $2 AND status = $3 AND customer_id > $4`
+		if status == ladle.SendFailed {
+			q += ` AND failed` // the failed ones' partial index (migration 0065)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY customer_id LIMIT $5`, restaurantID, id, string(status), after, limit)
 		if err != nil {
 			return err
 		}
@@ -587,7 +590,7 @@ func (s *Store) RetryFailed(ctx context.Context, restaurantID int64, id string, 
 			return conflict(ladle.CodeInvalidTransition, "a %s campaign has nothing to retry", c.Status)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE campaign_sends SET status = 'pending', reason = '', attempts = 0, due_at = $3
-			WHERE restaurant_id = $1 AND campaign_id = $2 AND status = 'failed'`, restaurantID, id, ts(time.Unix(0, 0)))
+			WHERE restaurant_id = $1 AND campaign_id = $2 AND failed`, restaurantID, id, ts(time.Unix(0, 0)))
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,9 @@ import (
 
 // Store is a ladle.Store backed by SQLite or PostgreSQL.
 type Store struct {
+	closeOnce sync.Once
+	closeErr  error
+
 	// write runs every read-write transaction. On SQLite it is a pool of
 	// exactly one connection whose transactions BEGIN IMMEDIATE, so writers
 	// queue in Go (cheap) instead of spinning on SQLITE_BUSY. On PostgreSQL
@@ -253,8 +257,14 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the pools. On SQLite the write pool closes last, so the last
-// connection checkpoints the WAL into the database file.
+// connection checkpoints the WAL into the database file. Closing again
+// returns the first call's result.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	if s.group != nil {
 		s.group.close()
 	}
