@@ -25,9 +25,14 @@ const emailColumns = `id, restaurant_id, consumer, event_id, kind, order_id, fro
 	text_body, html_body, message_id, status, error, attempts, transport, created_at, updated_at, sent_at`
 
 func scanEmail(row interface{ Scan(...any) error }, e *ladle.Email) error {
-	return row.Scan(&e.ID, &e.RestaurantID, &e.Consumer, &e.EventID, &e.Kind, &e.OrderID, &e.From, &e.To,
+	return row.Scan(emailDest(e)...)
+}
+
+// emailDest is where a row of emailColumns scans into e.
+func emailDest(e *ladle.Email) []any {
+	return []any{&e.ID, &e.RestaurantID, &e.Consumer, &e.EventID, &e.Kind, &e.OrderID, &e.From, &e.To,
 		&e.Subject, &e.Text, &e.HTML, &e.MessageID, &e.Status, &e.Error, &e.Attempts, &e.Transport,
-		timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, nullTimeCol{&e.SentAt})
+		timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, nullTimeCol{&e.SentAt}}
 }
 
 // ReserveEmail inserts e as queued (setting ID, Status and the times) unless
@@ -137,35 +142,74 @@ func deliverEmail(ctx context.Context, tx *Tx, e *ladle.Email, sent time.Time) (
 	}
 }
 
-// ClaimEmail leases the email to the caller for one attempt, until
-// now+lease, and counts the attempt. It fails to claim (claimed false) when
-// the email was sent already (status is then EmailSent) or another sender
-// holds an unexpired lease (busyUntil is when it ends). A claim of a failed
-// email (a replay) puts it back to queued.
-func (s *Store) ClaimEmail(ctx context.Context, id int64, now time.Time, lease time.Duration) (claimed bool, status string, busyUntil time.Time, err error) {
-	err = s.withTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE emails SET lease_until = $2, attempts = attempts + 1, status = 'queued',
-			updated_at = $1 WHERE id = $3 AND status <> 'sent' AND (lease_until IS NULL OR lease_until <= $1)`,
-			ts(now), ts(now.Add(lease)), id)
-		if err != nil {
+// ClaimEmail reserves e and leases it to the caller for one attempt, until
+// now+lease, counting the attempt: steps 2 and 3 of the worker's protocol
+// in one write. If e.Consumer has no email for e.EventID yet, e is inserted
+// as queued and claimed (setting ID, Status, Attempts and the times: one
+// statement, one commit, on the receipt's path). Otherwise the stored email
+// is loaded into e instead (what every attempt sends, byte for byte: same
+// Message-ID and Date) and claimed if it can be: not when it was sent
+// already (e.Status is then EmailSent) or another sender holds an unexpired
+// lease (busyUntil is when it ends). A claim of a failed email (a replay)
+// puts it back to queued.
+func (s *Store) ClaimEmail(ctx context.Context, e *ladle.Email, now time.Time, lease time.Duration) (claimed bool, busyUntil time.Time, err error) {
+	if e.Consumer == "" || e.EventID == "" {
+		return false, time.Time{}, invalid("email", "needs a consumer and an event id")
+	}
+	now = ts(now)
+	created := ts(e.CreatedAt)
+	if e.CreatedAt.IsZero() {
+		created = now
+	}
+	until := ts(now.Add(lease))
+	claim := func(q querier) error {
+		claimed, busyUntil = false, time.Time{}
+		var id int64
+		err := q.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
+			from_addr, to_addr, subject, text_body, html_body, message_id, status, attempts, lease_until, transport,
+			created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 1, $12, $13, $14, $15)
+			ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
+			e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
+			e.MessageID, until, e.Transport, created, now).Scan(&id)
+		switch {
+		case err == nil:
+			claimed = true
+			e.ID, e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = id, ladle.EmailQueued, "", 1, created, now, nil
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlstore: reserve email: %w", err)
+		}
+		// Reserved before (a redelivery, or a replay): take the stored one.
+		var leased *time.Time
+		err = q.QueryRowContext(ctx, `UPDATE emails SET lease_until = $2, attempts = attempts + 1, status = 'queued',
+			updated_at = $1 WHERE consumer = $3 AND event_id = $4 AND status <> 'sent' AND (lease_until IS NULL OR lease_until <= $1)
+			RETURNING `+emailColumns, now, until, e.Consumer, e.EventID).Scan(emailDest(e)...)
+		if err == nil {
+			claimed = true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			claimed, status = n == 1, ladle.EmailQueued
-			return err
-		}
-		var until *time.Time
-		err = tx.QueryRowContext(ctx, `SELECT status, lease_until FROM emails WHERE id = $1`, id).
-			Scan(&status, nullTimeCol{&until})
+		err = q.QueryRowContext(ctx, `SELECT `+emailColumns+`, lease_until FROM emails WHERE consumer = $1 AND event_id = $2`,
+			e.Consumer, e.EventID).Scan(append(emailDest(e), nullTimeCol{&leased})...)
 		if err != nil {
 			return notFoundIfNoRows(err, "email")
 		}
-		if until != nil && status != ladle.EmailSent {
-			busyUntil = *until
+		if leased != nil && e.Status != ladle.EmailSent {
+			busyUntil = *leased
 		}
 		return nil
-	})
-	return claimed, status, busyUntil, err
+	}
+	if s.d == dialectPostgres {
+		// Each statement stands alone (its conditions say who may claim),
+		// so no transaction: the insert is one round trip and one commit.
+		err = claim(s.write)
+		return claimed, busyUntil, unavailable(err)
+	}
+	err = s.withTx(ctx, func(tx *Tx) error { return claim(tx) })
+	return claimed, busyUntil, err
 }
 
 // EmailSent marks the email sent through transport and records the

@@ -257,33 +257,33 @@ func TestEmailLifecycle(t *testing.T) {
 		e := &ladle.Email{RestaurantID: f.Restaurant.ID, Consumer: "receipt", EventID: "evt-1", Kind: "receipt",
 			OrderID: o.ID, From: "Bistro <orders@ladle.example>", To: "ada@example.com", Subject: "Your order",
 			Text: "text", HTML: "<p>html</p>", MessageID: "evt-1.receipt@ladle.example", Transport: "smtp", CreatedAt: now}
-		created, err := s.ReserveEmail(ctx, e)
-		if err != nil || !created || e.ID == 0 || e.Status != ladle.EmailQueued {
-			t.Fatalf("reserve: created %v, %+v, %v", created, e, err)
+		// The first claim reserves the email and leases it, in one write.
+		claimed, busy, err := s.ClaimEmail(ctx, e, now, time.Minute)
+		if err != nil || !claimed || e.ID == 0 || e.Status != ladle.EmailQueued || e.Attempts != 1 || !busy.IsZero() {
+			t.Fatalf("claim: %v %v %+v %v", claimed, busy, e, err)
 		}
 		// A redelivery renders again (say with another Date) but gets the
-		// stored email back.
+		// stored email back, and one sender at a time holds it.
 		again := &ladle.Email{RestaurantID: f.Restaurant.ID, Consumer: "receipt", EventID: "evt-1", Kind: "receipt",
 			Subject: "different", From: "x@y.z", To: "x@y.z", CreatedAt: now.Add(time.Hour)}
-		if created, err := s.ReserveEmail(ctx, again); err != nil || created || again.ID != e.ID || again.Subject != "Your order" || !again.CreatedAt.Equal(now) {
-			t.Fatalf("second reserve: created %v, %+v, %v", created, again, err)
+		claimed, busy, err = s.ClaimEmail(ctx, again, now.Add(time.Second), time.Minute)
+		if err != nil || claimed || !busy.Equal(now.Add(time.Minute)) || again.ID != e.ID || again.Subject != "Your order" ||
+			!again.CreatedAt.Equal(now) || again.Status != ladle.EmailQueued {
+			t.Fatalf("second claim: %v %v %+v %v", claimed, busy, again, err)
 		}
-
-		// One sender at a time.
-		claimed, _, _, err := s.ClaimEmail(ctx, e.ID, now, time.Minute)
-		if err != nil || !claimed {
-			t.Fatalf("claim: %v %v", claimed, err)
-		}
-		claimed, status, busy, err := s.ClaimEmail(ctx, e.ID, now.Add(time.Second), time.Minute)
-		if err != nil || claimed || status != ladle.EmailQueued || !busy.Equal(now.Add(time.Minute)) {
-			t.Fatalf("second claim: %v %s %v %v", claimed, status, busy, err)
+		// ReserveEmail (a record of an email that could not be sent) loads
+		// it too.
+		if created, err := s.ReserveEmail(ctx, again); err != nil || created || again.ID != e.ID || again.Subject != "Your order" {
+			t.Fatalf("reserve of a claimed email: created %v, %+v, %v", created, again, err)
 		}
 		if err := s.EmailFailed(ctx, e.ID, "451 try again later", false, now.Add(2*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		// The failure released the lease.
-		if claimed, _, _, err := s.ClaimEmail(ctx, e.ID, now.Add(3*time.Second), time.Minute); err != nil || !claimed {
-			t.Fatalf("claim after a failure: %v %v", claimed, err)
+		retry := &ladle.Email{RestaurantID: f.Restaurant.ID, Consumer: "receipt", EventID: "evt-1", Kind: "receipt", CreatedAt: now.Add(time.Hour)}
+		if claimed, _, err := s.ClaimEmail(ctx, retry, now.Add(3*time.Second), time.Minute); err != nil || !claimed ||
+			retry.ID != e.ID || retry.Attempts != 2 || retry.Subject != "Your order" {
+			t.Fatalf("claim after a failure: %v %+v %v", claimed, retry, err)
 		}
 		if done, _ := s.Processed(ctx, "receipt", "evt-1"); done {
 			t.Fatal("processed before it was sent")
@@ -297,8 +297,9 @@ func TestEmailLifecycle(t *testing.T) {
 		if done, _ := s.Processed(ctx, "receipt", "evt-1"); !done {
 			t.Fatal("sending did not record the inbox row")
 		}
-		if claimed, status, _, _ := s.ClaimEmail(ctx, e.ID, now.Add(time.Hour), time.Minute); claimed || status != ladle.EmailSent {
-			t.Fatalf("claimed a sent email: %v %s", claimed, status)
+		late := &ladle.Email{RestaurantID: f.Restaurant.ID, Consumer: "receipt", EventID: "evt-1", Kind: "receipt"}
+		if claimed, busy, err := s.ClaimEmail(ctx, late, now.Add(time.Hour), time.Minute); err != nil || claimed || late.Status != ladle.EmailSent || !busy.IsZero() {
+			t.Fatalf("claimed a sent email: %v %s %v %v", claimed, late.Status, busy, err)
 		}
 		got, err := s.Email(ctx, f.Restaurant.ID, e.ID)
 		if err != nil || got.Status != ladle.EmailSent || got.Attempts != 2 || got.Error != "" || got.SentAt == nil || !got.SentAt.Equal(now.Add(4*time.Second)) {

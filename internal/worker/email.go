@@ -31,6 +31,8 @@ import (
 //     so every attempt sends the same bytes (same Message-ID, same Date);
 //  3. claims a lease on the row (one sender at a time, even when the broker
 //     redelivers to a second handler while the first is still sending);
+//     2 and 3 are one write (ClaimEmail): a first delivery inserts the row
+//     claimed;
 //  4. hands the message to the transport;
 //  5. marks the row sent and writes the inbox row, in one transaction;
 //  6. acks.
@@ -69,7 +71,7 @@ type EmailStore interface {
 	ReserveEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
 	DeliverEmail(ctx context.Context, e *ladle.Email) (created bool, err error)
 	DeliverEmails(ctx context.Context, es []*ladle.Email) error
-	ClaimEmail(ctx context.Context, id int64, now time.Time, lease time.Duration) (claimed bool, status string, busyUntil time.Time, err error)
+	ClaimEmail(ctx context.Context, e *ladle.Email, now time.Time, lease time.Duration) (claimed bool, busyUntil time.Time, err error)
 	EmailSent(ctx context.Context, id int64, transport string, now time.Time) error
 	EmailFailed(ctx context.Context, id int64, reason string, final bool, now time.Time) error
 	GiveUpEmail(ctx context.Context, consumer, eventID, reason string, now time.Time) error
@@ -428,23 +430,18 @@ func (e *emailer) deliver(ctx context.Context, ev ladle.Event, em *ladle.Email) 
 		}
 		return e.batch.deliver(ctx, em)
 	}
-	if _, err := e.Store.ReserveEmail(ctx, em); err != nil {
+	// Reserve and claim in one write. The lease outlives the send (bounded
+	// by SendTimeout) and the commit after it; a sender that died holding
+	// it delays the retry that long.
+	lease := e.SendTimeout + min(e.SendTimeout, 10*time.Second)
+	claimed, busyUntil, err := e.Store.ClaimEmail(ctx, em, now, lease)
+	if err != nil {
 		return err
 	}
 	if em.Status == ladle.EmailSent {
 		return nil // sent before a crash; its inbox row was written with it
 	}
-	// The lease outlives the send (bounded by SendTimeout) and the commit
-	// after it; a sender that died holding it delays the retry that long.
-	lease := e.SendTimeout + min(e.SendTimeout, 10*time.Second)
-	claimed, status, busyUntil, err := e.Store.ClaimEmail(ctx, em.ID, now, lease)
-	if err != nil {
-		return err
-	}
 	if !claimed {
-		if status == ladle.EmailSent {
-			return nil
-		}
 		return RetryAfter(busyUntil.Sub(now))
 	}
 	msg := &mail.Message{From: em.From, To: em.To, Subject: em.Subject, Text: em.Text, HTML: em.HTML,
