@@ -27,6 +27,12 @@ const ExpectFor = 200 * time.Millisecond
 // is published, before the stream's consumer delivers it. Call the
 // returned func to stop.
 func WatchUrgent(b *broker.Broker, g *priority.Gate) (stop func(), err error) {
+	return watchUrgent(b, g, ExpectFor)
+}
+
+// watchUrgent is WatchUrgent with expectations of expectFor (tests use a
+// longer one, so that a slow poll cannot miss it).
+func watchUrgent(b *broker.Broker, g *priority.Gate, expectFor time.Duration) (stop func(), err error) {
 	var subs []*nats.Subscription
 	stop = func() {
 		for _, s := range subs {
@@ -36,7 +42,7 @@ func WatchUrgent(b *broker.Broker, g *priority.Gate) (stop func(), err error) {
 	for _, t := range UrgentEventTypes {
 		s, err := b.Conn().Subscribe(b.Subject(t), func(m *nats.Msg) {
 			if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
-				g.Expect(id, ExpectFor)
+				g.Expect(id, expectFor)
 			}
 		})
 		if err != nil {

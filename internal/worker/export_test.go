@@ -1,0 +1,4 @@
+package worker
+
+// WatchUrgentFor is WatchUrgent with expectations of the given length.
+var WatchUrgentFor = watchUrgent
