@@ -47,12 +47,7 @@ var suppressionLabels = map[ladle.SuppressionReason]string{
 	ladle.SuppressComplaint:    "Complaint",
 }
 
-func suppressionLabel(why ladle.SuppressionReason) string {
-	if l, ok := suppressionLabels[why]; ok {
-		return l
-	}
-	return string(why)
-}
+func suppressionLabel(why ladle.SuppressionReason) string { return label(suppressionLabels, why) }
 
 // consentText says a customer's consent as recorded, dates in loc. A
 // suppression is shown beside it, not instead of it.

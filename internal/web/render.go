@@ -178,11 +178,15 @@ var statusLabels = map[ladle.OrderStatus]string{
 	ladle.StatusCancelled:      "Cancelled",
 }
 
-func statusLabel(s ladle.OrderStatus) string {
-	if l, ok := statusLabels[s]; ok {
+func statusLabel(s ladle.OrderStatus) string { return label(statusLabels, s) }
+
+// label is what staff read for k (a status, a reason) from labels, or k
+// itself when labels has nothing for it.
+func label[K ~string](labels map[K]string, k K) string {
+	if l, ok := labels[k]; ok {
 		return l
 	}
-	return string(s)
+	return string(k)
 }
 
 // actionLabel is the staff button that moves an order to s.
