@@ -35,6 +35,31 @@ func emailDest(e *ladle.Email) []any {
 		timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, nullTimeCol{&e.SentAt}}
 }
 
+// insertEmail stores e with the given status, attempt count, lease end and
+// sent time, unless e.Consumer already has an email for e.EventID (one row
+// per consumer and event). It reports whether it inserted, setting e.ID.
+// ReserveEmail, ClaimEmail and DeliverEmail differ only in those values.
+func insertEmail(ctx context.Context, q querier, e *ladle.Email, status string, attempts int,
+	leaseUntil, sentAt *time.Time, created, updated time.Time) (bool, error) {
+	err := q.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
+		from_addr, to_addr, subject, text_body, html_body, message_id, status, attempts, lease_until, transport,
+		created_at, updated_at, sent_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
+		e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
+		e.MessageID, status, attempts, tsPtr(leaseUntil), e.Transport, created, updated, tsPtr(sentAt)).Scan(&e.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// loadEmail loads e.Consumer's stored email for e.EventID into e.
+func loadEmail(ctx context.Context, q querier, e *ladle.Email) error {
+	return scanEmail(q.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE consumer = $1 AND event_id = $2`, e.Consumer, e.EventID), e)
+}
+
 // ReserveEmail inserts e as queued (setting ID, Status and the times) unless
 // e.Consumer already reserved an email for e.EventID; then it loads that
 // stored email into e instead, whatever its status, and created is false.
@@ -49,24 +74,16 @@ func (s *Store) ReserveEmail(ctx context.Context, e *ladle.Email) (created bool,
 		now = ts(s.now())
 	}
 	err = s.withTx(ctx, func(tx *Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
-			from_addr, to_addr, subject, text_body, html_body, message_id, status, transport, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $13)
-			ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
-			e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
-			e.MessageID, e.Transport, now).Scan(&id)
+		var err error
+		created, err = insertEmail(ctx, tx, e, ladle.EmailQueued, 0, nil, nil, now, now)
 		switch {
-		case err == nil:
-			created = true
-			e.ID, e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = id, ladle.EmailQueued, "", 0, now, now, nil
-			return nil
-		case errors.Is(err, sql.ErrNoRows):
-			return scanEmail(tx.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails
-				WHERE consumer = $1 AND event_id = $2`, e.Consumer, e.EventID), e)
-		default:
+		case err != nil:
 			return fmt.Errorf("sqlstore: reserve email: %w", err)
+		case created:
+			e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = ladle.EmailQueued, "", 0, now, now, nil
+			return nil
 		}
+		return loadEmail(ctx, tx, e)
 	})
 	return created, err
 }
@@ -108,21 +125,16 @@ func deliverEmail(ctx context.Context, tx *Tx, e *ladle.Email, sent time.Time) (
 	if e.CreatedAt.IsZero() {
 		now = sent
 	}
-	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
-		from_addr, to_addr, subject, text_body, html_body, message_id, status, attempts, transport, created_at, updated_at, sent_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sent', 1, $12, $13, $14, $14)
-		ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
-		e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
-		e.MessageID, e.Transport, now, sent).Scan(&id)
+	inserted, err := insertEmail(ctx, tx, e, ladle.EmailSent, 1, nil, &sent, now, sent)
 	switch {
-	case err == nil:
-		e.ID, e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = id, ladle.EmailSent, "", 1, now, sent, &sent
+	case err != nil:
+		return false, fmt.Errorf("sqlstore: deliver email: %w", err)
+	case inserted:
+		e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = ladle.EmailSent, "", 1, now, sent, &sent
 		_, err = markProcessed(ctx, tx, e.Consumer, e.EventID, sent)
 		return true, err
-	case errors.Is(err, sql.ErrNoRows):
-		if err := scanEmail(tx.QueryRowContext(ctx, `SELECT `+emailColumns+` FROM emails
-			WHERE consumer = $1 AND event_id = $2`, e.Consumer, e.EventID), e); err != nil {
+	default:
+		if err := loadEmail(ctx, tx, e); err != nil {
 			return false, err
 		}
 		if e.Status == ladle.EmailSent {
@@ -137,8 +149,6 @@ func deliverEmail(ctx context.Context, tx *Tx, e *ladle.Email, sent time.Time) (
 		e.Status, e.Error, e.Attempts, e.UpdatedAt, e.SentAt = ladle.EmailSent, "", e.Attempts+1, sent, &sent
 		_, err = markProcessed(ctx, tx, e.Consumer, e.EventID, sent)
 		return false, err
-	default:
-		return false, fmt.Errorf("sqlstore: deliver email: %w", err)
 	}
 }
 
@@ -164,21 +174,14 @@ func (s *Store) ClaimEmail(ctx context.Context, e *ladle.Email, now time.Time, l
 	until := ts(now.Add(lease))
 	claim := func(q querier) error {
 		claimed, busyUntil = false, time.Time{}
-		var id int64
-		err := q.QueryRowContext(ctx, `INSERT INTO emails (restaurant_id, consumer, event_id, kind, order_id,
-			from_addr, to_addr, subject, text_body, html_body, message_id, status, attempts, lease_until, transport,
-			created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 1, $12, $13, $14, $15)
-			ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id`,
-			e.RestaurantID, e.Consumer, e.EventID, e.Kind, e.OrderID, e.From, e.To, e.Subject, e.Text, e.HTML,
-			e.MessageID, until, e.Transport, created, now).Scan(&id)
+		inserted, err := insertEmail(ctx, q, e, ladle.EmailQueued, 1, &until, nil, created, now)
 		switch {
-		case err == nil:
-			claimed = true
-			e.ID, e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = id, ladle.EmailQueued, "", 1, created, now, nil
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return fmt.Errorf("sqlstore: reserve email: %w", err)
+		case inserted:
+			claimed = true
+			e.Status, e.Error, e.Attempts, e.CreatedAt, e.UpdatedAt, e.SentAt = ladle.EmailQueued, "", 1, created, now, nil
+			return nil
 		}
 		// Reserved before (a redelivery, or a replay): take the stored one.
 		var leased *time.Time
