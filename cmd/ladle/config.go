@@ -106,7 +106,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	fset.StringVar(&c.NATSToken, "nats-token", "", "token the embedded NATS requires on --nats-listen, or sent to --nats-url (a secret; empty with --nats-listen: made once, kept in the data dir as nats-token and shown at that start)")
 	fset.StringVar(&c.NATSStream, "nats-stream", "", "name of the JetStream stream of events (empty: LADLE_EVENTS_ and the database's instance id); set it where an autoscaler must name the stream, e.g. KEDA")
 	fset.IntVar(&c.NATSReplicas, "nats-replicas", 1, "replicas of the event stream on an external NATS cluster (3 survives losing one server)")
-	fset.StringVar(&c.NATSSync, "nats-sync", "always", "embedded JetStream fsync: always (every message is on disk before it is acknowledged) or an interval such as 1s (faster; a power loss can lose the last interval)")
+	fset.StringVar(&c.NATSSync, "nats-sync", "always", "embedded JetStream fsync: always (every message is on disk before it is acknowledged) or an interval such as 1s (faster; after a power loss the next start publishes that interval again from the outbox)")
 	fset.StringVar(&c.SMTPURL, "smtp-url", "", "send email through smtp://user:pass@host:587 (STARTTLS), smtps://… or ?tls=none, ?pool=N (empty: the dev mailbox at /admin/…/mailbox)")
 	fset.StringVar(&c.MailFrom, "mail-from", "Ladle <orders@ladle.localhost>", "the From address of every email")
 	fset.StringVar(&c.MailTemplates, "mail-templates", "", "folder of per-restaurant email template overrides (empty: the built-in templates)")

@@ -73,7 +73,9 @@ type Config struct {
 	// row published. A positive interval fsyncs in the background that often
 	// instead: several times the throughput (see DESIGN.md: ~2.4k vs ~90k
 	// publishes/s here), but a machine crash (not a process crash: the OS
-	// still has the data) can lose up to that much acknowledged data. For an
+	// still has the data) can lose up to that much acknowledged data; the
+	// next start reports it (Unsynced) and the event system publishes that
+	// interval again from the outbox (see unsynced.go). For an
 	// external server this field is ignored: its own configuration rules
 	// (sync_interval in its jetstream block; a replicated cluster is the usual
 	// answer there).
@@ -104,14 +106,21 @@ type Config struct {
 
 // Broker is a live connection to JetStream with the event stream set up.
 type Broker struct {
-	cfg    Config
-	log    *slog.Logger
-	srv    *server.Server // nil when connected to an external server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	ready  atomic.Bool // the stream is known to exist as configured
-	mu     sync.Mutex  // serialises stream setup
-	closed atomic.Bool
+	cfg   Config
+	log   *slog.Logger
+	srv   *server.Server // nil when connected to an external server
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	ready atomic.Bool // the stream is known to exist as configured
+	// unsynced is what the embedded store's previous run may have lost
+	// (see unsynced.go); marked says this run keeps the marker, which a
+	// clean Close clears once the store is synced and, if unsynced > 0,
+	// Settle was called.
+	unsynced time.Duration
+	marked   bool
+	settled  atomic.Bool
+	mu       sync.Mutex // serialises stream setup
+	closed   atomic.Bool
 }
 
 // ParseSync parses a --nats-sync flag value: "always" (or "") for
@@ -199,6 +208,9 @@ func Open(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	var err error
 	if cfg.URL == "" {
+		if err := b.mark(); err != nil {
+			return nil, err
+		}
 		if b.srv, err = startEmbedded(cfg, b.log); err != nil {
 			return nil, err
 		}
@@ -453,7 +465,56 @@ func (b *Broker) shutdownServer() {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	}
+	if b.marked && (b.unsynced == 0 || b.settled.Load()) {
+		// A clean stop: put the store on disk, then say so.
+		err := syncTree(filepath.Join(b.cfg.DataDir, "jetstream"))
+		if err == nil {
+			err = clearMarker(b.cfg.DataDir)
+		}
+		if err != nil {
+			b.log.Warn("embedded nats store not synced at stop; the next start republishes its last interval", "err", err)
+		}
+	}
 }
+
+// mark reads the marker an earlier run of the embedded server left and
+// writes this run's (see unsynced.go), before the server starts.
+func (b *Broker) mark() error {
+	if b.cfg.DataDir == "" {
+		return nil // startEmbedded refuses it
+	}
+	if err := os.MkdirAll(b.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	prev, err := readMarker(b.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	b.unsynced = prev
+	if iv := max(prev, b.cfg.SyncInterval); iv > 0 {
+		if err := writeMarker(b.cfg.DataDir, iv); err != nil {
+			return err
+		}
+		b.marked = true
+	}
+	if prev > 0 {
+		b.log.Warn("embedded nats did not stop cleanly; events of its last sync interval will be published again",
+			"interval", prev)
+	}
+	return nil
+}
+
+// Unsynced returns how much acknowledged data the embedded server's store
+// may have lost in its previous run: the sync interval that run used, when
+// it did not stop cleanly; 0 when it did, when it synced every write, and
+// for an external server (whose durability is its own configuration). The
+// event system republishes that window, then calls Settle.
+func (b *Broker) Unsynced() time.Duration { return b.unsynced }
+
+// Settle records that what Unsynced reported has been dealt with, so a
+// clean Close may clear the marker. Until then the marker stays, and the
+// next start reports the window again.
+func (b *Broker) Settle() { b.settled.Store(true) }
 
 // serverLog sends the embedded server's log lines to slog. Its notices are
 // chatty at start, so they go to debug; warnings and errors stay visible.

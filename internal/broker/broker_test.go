@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +300,69 @@ func TestRedactURL(t *testing.T) {
 		if got := broker.RedactURL(in); got != want || strings.Contains(got, "s3cret") || strings.Contains(got, "pass") {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestUnsyncedMarker: a server with a sync interval reports, at its next
+// start, the interval a run that did not stop cleanly may have lost, and
+// keeps reporting it until a run has settled it and stopped cleanly; a
+// server that fsyncs every write leaves nothing to report.
+func TestUnsyncedMarker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "jetstream.unsynced")
+	open := func(sync time.Duration) *broker.Broker {
+		t.Helper()
+		cfg := brokertest.Config(t, brokertest.Embedded, dir)
+		cfg.SyncInterval = sync
+		b, err := broker.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open(broker.SyncAlways)
+	if _, err := os.Stat(marker); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a server syncing every write wrote a marker (%v)", err)
+	}
+	b.Close()
+
+	b = open(2 * time.Second)
+	if b.Unsynced() != 0 {
+		t.Fatalf("first interval run reports %v unsynced", b.Unsynced())
+	}
+	b.Close()
+	b = open(2 * time.Second)
+	if b.Unsynced() != 0 {
+		t.Fatalf("after a clean stop: %v unsynced, want 0", b.Unsynced())
+	}
+	// A run that dies: its marker stays (a crash is played by putting the
+	// marker back after the stop, as the kill in internal/events does for real).
+	data, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := os.WriteFile(marker, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The next run, even one that syncs every write, reports it, and keeps
+	// it through a stop that did not settle it.
+	b = open(broker.SyncAlways)
+	if b.Unsynced() != 2*time.Second {
+		t.Fatalf("after an unclean stop: %v unsynced, want 2s", b.Unsynced())
+	}
+	b.Close()
+	b = open(broker.SyncAlways)
+	if b.Unsynced() != 2*time.Second {
+		t.Fatalf("after a stop that did not settle it: %v unsynced, want 2s still", b.Unsynced())
+	}
+	b.Settle()
+	b.Close()
+	b = open(broker.SyncAlways)
+	defer b.Close()
+	if b.Unsynced() != 0 {
+		t.Fatalf("after a settled clean stop: %v unsynced, want 0", b.Unsynced())
 	}
 }

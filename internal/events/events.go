@@ -220,6 +220,13 @@ func Start(ctx context.Context, cfg Config, store *sqlstore.Store, statusPath fu
 		return nil, err
 	}
 
+	if iv := sys.Broker.Unsynced(); iv > 0 {
+		if err := republishUnsynced(ctx, store, iv, cfg.Logger); err != nil {
+			return nil, err
+		}
+		sys.Broker.Settle()
+	}
+
 	sys.Relay = outbox.New(outbox.Config{Store: store, Publisher: sys.Broker, Logger: cfg.Logger, Urgent: cfg.Urgent})
 	store.OnEventsCommitted(sys.Relay.Wake)
 	if err := sys.Relay.Start(ctx); err != nil {

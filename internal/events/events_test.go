@@ -36,8 +36,11 @@ var quiet = slog.New(slog.DiscardHandler)
 // in all that matters here (events.Start with the worker role, a database
 // URL, an external NATS URL, an SMTP URL), until it is killed.
 func TestMain(m *testing.M) {
-	if os.Getenv("LADLE_EVENTS_CHILD") == "worker" {
+	switch os.Getenv("LADLE_EVENTS_CHILD") {
+	case "worker":
 		os.Exit(childWorker())
+	case "embedded":
+		os.Exit(childEmbedded())
 	}
 	os.Exit(m.Run())
 }

@@ -163,6 +163,50 @@ func startGeneration(ctx context.Context, tx *Tx, c *ladle.Campaign, now time.Ti
 	return err
 }
 
+// RestartSending starts a new generation of every sending campaign, of
+// every restaurant, as a resume does: its first fan-out step goes to the
+// outbox and publishes again the records still pending. It is for a broker
+// that may have lost campaign work (broker.Broker.Unsynced): batch and
+// fan-out messages are published straight to the stream, not through the
+// outbox, so republishing the outbox alone would not bring them back. It
+// returns how many campaigns it restarted.
+func (s *Store) RestartSending(ctx context.Context, now time.Time) (int, error) {
+	now = ts(now)
+	var n int
+	err := s.withTx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE status = 'sending'`+tx.d.forUpdate)
+		if err != nil {
+			return err
+		}
+		var cs []*ladle.Campaign
+		for rows.Next() {
+			c, err := scanCampaign(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			cs = append(cs, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range cs {
+			c.Generation++
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET generation = $3, updated_at = $4
+				WHERE restaurant_id = $1 AND id = $2`, c.RestaurantID, c.ID, c.Generation, now); err != nil {
+				return err
+			}
+			if err := startGeneration(ctx, tx, c, now); err != nil {
+				return err
+			}
+		}
+		n = len(cs)
+		return nil
+	})
+	return n, err
+}
+
 // DueCampaigns implements ladle.CampaignStore.
 func (s *Store) DueCampaigns(ctx context.Context, now time.Time, limit int) ([]ladle.Campaign, error) {
 	return queryAll(ctx, s, scanCampaign, `SELECT `+campaignCols+` FROM campaigns

@@ -149,3 +149,29 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (i
 	})
 	return n, err
 }
+
+// RepublishRecent marks unpublished again every event published within
+// window of the latest publication, so the relay publishes them again. It
+// is for a broker that may have lost what it acknowledged in its last sync
+// interval (broker.Broker.Unsynced); the latest publication stands in for
+// the moment the broker stopped, however long ago that was. It returns how
+// many events it marked.
+func (s *Store) RepublishRecent(ctx context.Context, window time.Duration) (int64, error) {
+	var n int64
+	err := s.withTx(ctx, func(tx *Tx) error {
+		var last *time.Time
+		if err := tx.QueryRowContext(ctx, `SELECT max(published_at) FROM outbox`).Scan(nullTimeCol{&last}); err != nil {
+			return fmt.Errorf("sqlstore: latest publication: %w", err)
+		}
+		if last == nil {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET published_at = NULL WHERE published_at >= $1`, ts(last.Add(-window)))
+		if err != nil {
+			return fmt.Errorf("sqlstore: republish: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
