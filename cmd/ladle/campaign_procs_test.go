@@ -201,11 +201,15 @@ func TestCampaignWorkerProcesses(t *testing.T) {
 		// for both processes, against Redis's clock. So the booked times
 		// in any aligned window of w seconds number at most R·w. The
 		// server sees each send after a delivery delay (a timer's wake-up,
-		// the SMTP exchange); while those delays differ by less than 1/R
-		// (33 ms here), a window can gain at most the one send booked just
-		// before it and delayed into it: R·w + 1. That one message is the
-		// tolerance. (The smallest gap logged below shows how much the
-		// delays varied in this run.)
+		// the SMTP exchange); while those delays differ by less than k/R,
+		// a window can gain at most the k sends booked just before it and
+		// delayed into it: R·w + k. The tolerance is k = 2 (66 ms here):
+		// on CI's two busy cores one delivery in a run was seen 31 ms
+		// later than its neighbour (two arrivals
+		// 1.7 ms apart, booked 33 ms apart), which k = 1 assumes never
+		// happens. The smallest gap logged below shows how much the delays
+		// varied in this run, and the span check after the windows holds
+		// the whole run to R/s (within 100 ms over ~10 s).
 		var at []time.Time
 		for _, m := range msgs {
 			at = append(at, m.At)
@@ -217,7 +221,7 @@ func TestCampaignWorkerProcesses(t *testing.T) {
 				counts[a.UnixNano()/int64(time.Duration(w)*time.Second)]++
 			}
 			for win, n := range counts {
-				if n > rate*w+1 {
+				if n > rate*w+2 {
 					t.Errorf("%d s window %d: %d messages at the server, limit %d/s", w, win, n, rate)
 				}
 			}
