@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
@@ -84,4 +85,78 @@ func benchSchema(b *testing.B, base string) string {
 		sep = "&"
 	}
 	return base + sep + "search_path=" + schema
+}
+
+// BenchmarkConsentCounts measures the campaigns page's audience counts of
+// a restaurant with a million customers (a tenth of them unsubscribed), one
+// count per operation.
+//
+//	go test -run '^$' -bench ConsentCounts -benchtime 20x ./internal/sqlstore/
+func BenchmarkConsentCounts(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		s, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"), sqlstore.WithLogger(quiet))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchConsentCounts(b, s)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		u := testenv.PostgresURL(b)
+		s, err := sqlstore.Open(context.Background(), benchSchema(b, u), sqlstore.WithLogger(quiet))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchConsentCounts(b, s)
+	})
+}
+
+func benchConsentCounts(b *testing.B, s *sqlstore.Store) {
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	f := storetest.Seed(b, s)
+	const n = 1_000_000
+	now := time.Now().UTC()
+	q := `INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, consent_source, created_at, updated_at)
+		SELECT $1, 'b' || lpad(g::text, 7, '0') || '@bench.example', 'Guest ' || g, '', g % 3 <> 0, $3, 'import', $3, $3
+		FROM generate_series(0, $2 - 1) g`
+	sup := `INSERT INTO suppressions (restaurant_id, email, reason, created_at)
+		SELECT $1, 'b' || lpad(g::text, 7, '0') || '@bench.example', 'unsubscribed', $3 FROM generate_series(0, $2 - 1, 10) g`
+	if s.Dialect() == "sqlite" {
+		q = `WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM s WHERE g + 1 < $2)
+		INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, consent_source, created_at, updated_at)
+		SELECT $1, printf('b%07d@bench.example', g), 'Guest ' || g, '', g % 3 <> 0, $3, 'import', $3, $3 FROM s`
+		sup = `WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 10 FROM s WHERE g + 10 < $2)
+		INSERT INTO suppressions (restaurant_id, email, reason, created_at)
+		SELECT $1, printf('b%07d@bench.example', g), 'unsubscribed', $3 FROM s`
+	}
+	for _, stmt := range []string{q, sup} {
+		if _, err := s.DB().ExecContext(ctx, stmt, f.Restaurant.ID, n, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s.Dialect() != "sqlite" {
+		if _, err := s.DB().ExecContext(ctx, `VACUUM ANALYZE customers`); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.DB().ExecContext(ctx, `VACUUM ANALYZE suppressions`); err != nil {
+			b.Fatal(err)
+		}
+	} else if _, err := s.DB().ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		in, _, err := s.ConsentCounts(ctx, f.Restaurant.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if in < n/2 {
+			b.Fatalf("opted in %d of %d", in, n)
+		}
+	}
 }
