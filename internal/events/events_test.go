@@ -45,7 +45,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func childWorker() int {
+// runChild is the body of a child process: it opens LADLE_DATABASE_URL,
+// starts the event system with start, prints ready, and runs until SIGTERM
+// (or a SIGKILL from the test).
+func runChild(ready string, start func(ctx context.Context, store *sqlstore.Store) (*events.System, error)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	store, err := sqlstore.Open(ctx, os.Getenv("LADLE_DATABASE_URL"), sqlstore.WithLogger(quiet))
@@ -54,27 +57,33 @@ func childWorker() int {
 		return 1
 	}
 	defer store.Close()
-	orders := ordering.New(store, nil, []byte(os.Getenv("LADLE_SECRET")))
-	ackWait, _ := time.ParseDuration(os.Getenv("LADLE_ACK_WAIT"))
-	sendTimeout, _ := time.ParseDuration(os.Getenv("LADLE_SMTP_TIMEOUT"))
-	sys, err := events.Start(ctx, events.Config{Role: "worker", NATSURL: os.Getenv("LADLE_NATS_URL"),
-		SMTPURL: os.Getenv("LADLE_SMTP_URL"), MailFrom: "Ladle <orders@ladle.test>", PublicURL: "https://ladle.test",
-		AckWait: ackWait, SendTimeout: sendTimeout, Logger: quiet,
-		// The test kills this process every second or so, far more often
-		// than any real deployment: with the default of 8, an event held
-		// through eight kills in a row would be taken for one that crashes
-		// its worker, and become a dead letter.
-		MaxAttempts: 50,
-		Backoff:     []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second}}, store,
-		func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) })
+	sys, err := start(ctx, store)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
-	fmt.Println("worker ready")
+	fmt.Println(ready)
 	<-ctx.Done()
 	sys.Stop()
 	return 0
+}
+
+func childWorker() int {
+	return runChild("worker ready", func(ctx context.Context, store *sqlstore.Store) (*events.System, error) {
+		orders := ordering.New(store, nil, []byte(os.Getenv("LADLE_SECRET")))
+		ackWait, _ := time.ParseDuration(os.Getenv("LADLE_ACK_WAIT"))
+		sendTimeout, _ := time.ParseDuration(os.Getenv("LADLE_SMTP_TIMEOUT"))
+		return events.Start(ctx, events.Config{Role: "worker", NATSURL: os.Getenv("LADLE_NATS_URL"),
+			SMTPURL: os.Getenv("LADLE_SMTP_URL"), MailFrom: "Ladle <orders@ladle.test>", PublicURL: "https://ladle.test",
+			AckWait: ackWait, SendTimeout: sendTimeout, Logger: quiet,
+			// The test kills this process every second or so, far more often
+			// than any real deployment: with the default of 8, an event held
+			// through eight kills in a row would be taken for one that crashes
+			// its worker, and become a dead letter.
+			MaxAttempts: 50,
+			Backoff:     []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second}}, store,
+			func(id string) string { return ordering.StatusURL(id, orders.AccessToken(id)) })
+	})
 }
 
 func openStore(t *testing.T, url string) *sqlstore.Store {

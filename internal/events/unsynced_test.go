@@ -8,9 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,24 +23,10 @@ import (
 // childEmbedded is `ladle serve --role api` on the embedded NATS with a
 // sync interval (LADLE_DATA_DIR, LADLE_DATABASE_URL) until it is killed.
 func childEmbedded() int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	store, err := sqlstore.Open(ctx, os.Getenv("LADLE_DATABASE_URL"), sqlstore.WithLogger(quiet))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	defer store.Close()
-	sys, err := events.Start(ctx, events.Config{Role: "api", DataDir: os.Getenv("LADLE_DATA_DIR"), NATSSync: time.Second,
-		Logger: quiet}, store, func(id string) string { return "/orders/" + id })
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	fmt.Println("api ready")
-	<-ctx.Done()
-	sys.Stop()
-	return 0
+	return runChild("api ready", func(ctx context.Context, store *sqlstore.Store) (*events.System, error) {
+		return events.Start(ctx, events.Config{Role: "api", DataDir: os.Getenv("LADLE_DATA_DIR"), NATSSync: time.Second,
+			Logger: quiet}, store, func(id string) string { return "/orders/" + id })
+	})
 }
 
 // TestUnsyncedIntervalIsRepublished plays a machine crash on the embedded

@@ -21,14 +21,18 @@ import (
 // CreateOrderStatements; see bench/ for the side-by-side figure.
 //
 //	go test -run '^$' -bench CreateOrder ./internal/sqlstore/
-func BenchmarkCreateOrder(b *testing.B) {
+func BenchmarkCreateOrder(b *testing.B) { benchEachDialect(b, benchCreateOrder) }
+
+// benchEachDialect runs fn on a fresh SQLite file and on a fresh
+// PostgreSQL schema (skipped without LADLE_TEST_POSTGRES_URL).
+func benchEachDialect(b *testing.B, fn func(b *testing.B, s *sqlstore.Store)) {
 	b.Run("sqlite", func(b *testing.B) {
 		s, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"), sqlstore.WithLogger(quiet))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		benchCreateOrder(b, s)
+		fn(b, s)
 	})
 	b.Run("postgres", func(b *testing.B) {
 		u := testenv.PostgresURL(b)
@@ -37,7 +41,7 @@ func BenchmarkCreateOrder(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		benchCreateOrder(b, s)
+		fn(b, s)
 	})
 }
 
@@ -92,25 +96,7 @@ func benchSchema(b *testing.B, base string) string {
 // count per operation.
 //
 //	go test -run '^$' -bench ConsentCounts -benchtime 20x ./internal/sqlstore/
-func BenchmarkConsentCounts(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		s, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"), sqlstore.WithLogger(quiet))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		benchConsentCounts(b, s)
-	})
-	b.Run("postgres", func(b *testing.B) {
-		u := testenv.PostgresURL(b)
-		s, err := sqlstore.Open(context.Background(), benchSchema(b, u), sqlstore.WithLogger(quiet))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		benchConsentCounts(b, s)
-	})
-}
+func BenchmarkConsentCounts(b *testing.B) { benchEachDialect(b, benchConsentCounts) }
 
 func benchConsentCounts(b *testing.B, s *sqlstore.Store) {
 	ctx := context.Background()
