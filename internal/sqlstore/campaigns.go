@@ -174,21 +174,8 @@ func (s *Store) RestartSending(ctx context.Context, now time.Time) (int, error) 
 	now = ts(now)
 	var n int
 	err := s.withTx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE status = 'sending'`+tx.d.forUpdate)
+		cs, err := scanRows(scanCampaign)(tx.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE status = 'sending'`+tx.d.forUpdate))
 		if err != nil {
-			return err
-		}
-		var cs []*ladle.Campaign
-		for rows.Next() {
-			c, err := scanCampaign(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			cs = append(cs, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, c := range cs {
@@ -197,7 +184,7 @@ func (s *Store) RestartSending(ctx context.Context, now time.Time) (int, error) 
 				WHERE restaurant_id = $1 AND id = $2`, c.RestaurantID, c.ID, c.Generation, now); err != nil {
 				return err
 			}
-			if err := startGeneration(ctx, tx, c, now); err != nil {
+			if err := startGeneration(ctx, tx, &c, now); err != nil {
 				return err
 			}
 		}
@@ -731,19 +718,29 @@ func (s *Store) RevokeAPIToken(ctx context.Context, restaurantID, id int64, now 
 func queryAll[T any](ctx context.Context, s *Store, scan func(interface{ Scan(...any) error }) (*T, error), query string, args ...any) ([]T, error) {
 	var out []T
 	err := s.read1(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, query, args...)
+		var err error
+		out, err = scanRows(scan)(tx.QueryContext(ctx, query, args...))
+		return err
+	})
+	return out, err
+}
+
+// scanRows returns a func that scans every row of a query's result with
+// scan and closes it: scanRows(scanX)(tx.QueryContext(…)).
+func scanRows[T any](scan func(interface{ Scan(...any) error }) (*T, error)) func(*sql.Rows, error) ([]T, error) {
+	return func(rows *sql.Rows, err error) ([]T, error) {
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer rows.Close()
+		var out []T
 		for rows.Next() {
 			v, err := scan(rows)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out = append(out, *v)
 		}
-		return rows.Err()
-	})
-	return out, err
+		return out, rows.Err()
+	}
 }
