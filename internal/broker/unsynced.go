@@ -13,9 +13,9 @@ import (
 
 // What the embedded server can lose, and how Ladle finds out.
 //
-// With a sync interval (--nats-sync 1s, the default) the embedded server
-// acknowledges a publish once it has written it, and fsyncs its store in the
-// background every interval. A process crash loses nothing: the kernel still
+// With a sync interval (--nats-sync 1s; the default is "always") the
+// embedded server acknowledges a publish once it has written it, and fsyncs
+// its store in the background every interval. A process crash loses nothing: the kernel still
 // has the writes. A machine crash (power loss, kernel panic) can lose what
 // was acknowledged in the last interval: events the relay has already marked
 // published, campaign work, consumers' acks. Ladle turns that loss into a
