@@ -47,8 +47,8 @@ func readMarker(dataDir string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(string(b)))
 	if err != nil || d <= 0 {
-		// Unreadable (a torn write): assume the longest interval a marker
-		// could name is not knowable, and replay generously.
+		// Unreadable (edited by hand, or a file system that tore the
+		// rename): the interval is unknown, so replay generously.
 		return UnknownUnsynced, nil
 	}
 	return d, nil
