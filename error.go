@@ -11,17 +11,18 @@ import (
 type Kind int
 
 const (
-	KindInternal        Kind = iota // a bug or an outage: logged, shown as "internal error"
-	KindInvalid                     // the request is malformed or fails validation (400)
-	KindUnprocessable               // well-formed but cannot be honoured, e.g. a reused key (422)
-	KindNotFound                    // the thing does not exist, or the caller may not know it does (404)
-	KindConflict                    // the request conflicts with current state (409)
-	KindUnauthorized                // not logged in / bad credentials (401)
-	KindForbidden                   // logged in but not allowed (403)
-	KindPaymentRequired             // the payment was declined (402)
-	KindTooLarge                    // the body is over its bound (413)
-	KindRateLimited                 // slow down (429)
-	KindUnavailable                 // a dependency is down or an outcome is not yet known (503)
+	KindInternal         Kind = iota // a bug or an outage: logged, shown as "internal error"
+	KindInvalid                      // the request is malformed or fails validation (400)
+	KindUnprocessable                // well-formed but cannot be honoured, e.g. a reused key (422)
+	KindNotFound                     // the thing does not exist, or the caller may not know it does (404)
+	KindConflict                     // the request conflicts with current state (409)
+	KindUnauthorized                 // not logged in / bad credentials (401)
+	KindForbidden                    // logged in but not allowed (403)
+	KindPaymentRequired              // the payment was declined (402)
+	KindTooLarge                     // the body is over its bound (413)
+	KindRateLimited                  // slow down (429)
+	KindUnavailable                  // a dependency is down or an outcome is not yet known (503)
+	KindMethodNotAllowed             // the resource exists, but not with this method (405)
 )
 
 // Error is the one error type that crosses package boundaries with meaning.
@@ -82,6 +83,7 @@ const (
 	CodeNotFound              = "not_found"
 	CodeValidation            = "validation_failed"
 	CodeInvalidJSON           = "invalid_json"
+	CodeMethodNotAllowed      = "method_not_allowed"
 	CodeIdempotencyKeyMissing = "idempotency_key_missing"
 	CodeIdempotencyKeyInUse   = "idempotency_key_in_use"
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"

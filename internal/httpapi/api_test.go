@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -613,4 +613,38 @@ func TestMenuETag(t *testing.T) {
 			t.Fatalf("conditional GET: %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestWrongMethod: a route asked with a method it does not take is a 405
+// problem document naming the methods it does take (Allow); a path that is
+// no route is a 404, whatever the method.
+func TestWrongMethod(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "sqlite:"+t.TempDir()+"/ladle.db")
+	slug := b.fix.Restaurant.Slug
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, code  string
+	}{
+		{"PUT", "/api/v1/restaurants/" + slug + "/orders", 405, "POST", ladle.CodeMethodNotAllowed},
+		{"GET", "/api/v1/restaurants/" + slug + "/orders", 405, "POST", ladle.CodeMethodNotAllowed},
+		{"DELETE", "/api/v1/restaurants/" + slug + "/menu", 405, "GET, HEAD", ladle.CodeMethodNotAllowed},
+		{"POST", "/api/v1/orders/some-order", 405, "GET, HEAD", ladle.CodeMethodNotAllowed},
+		{"GET", "/api/v1/nothing/here", 404, "", ladle.CodeNotFound},
+		{"DELETE", "/api/v1/restaurants/" + slug + "/orders/extra", 404, "", ladle.CodeNotFound},
+	} {
+		req, _ := http.NewRequest(c.method, b.url(c.path), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r := response{status: resp.StatusCode, header: resp.Header, body: body}
+		if r.status != c.status || r.header.Get("Allow") != c.allow || r.code(t) != c.code {
+			t.Errorf("%s %s: %d, Allow %q, %s; want %d, Allow %q, %s", c.method, c.path, r.status,
+				r.header.Get("Allow"), body, c.status, c.allow, c.code)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ladle-dev/ladle"
@@ -60,11 +61,41 @@ func Register(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /api/v1/orders/{id}", handleOrderGet(d))
 	mux.Handle("POST /api/v1/orders/{id}/payment/confirm", handlePaymentConfirm(d))
 	mux.Handle("POST /webhooks/stripe", handleStripeWebhook(d))
-	mux.Handle("/api/", handleNotFound(d)) // JSON 404s for the rest of the API space
+	mux.Handle(apiSpace, handleNotFound(d, mux)) // JSON 404s and 405s for the rest of the API space
 }
 
-func handleNotFound(d Deps) http.Handler {
+// apiSpace is the pattern of the API's catch-all.
+const apiSpace = "/api/"
+
+// handleNotFound answers what no API route takes: 405 with Allow when the
+// path is a route of other methods (mux's routes are registered by now,
+// including the ones cmd/ladle adds after Register), 404 otherwise. The
+// catch-all is what makes this needed: it matches every method, so the
+// mux never answers 405 by itself.
+func handleNotFound(d Deps, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, r, d, ladle.Errorf(ladle.KindMethodNotAllowed, ladle.CodeMethodNotAllowed,
+				"%s is not allowed on this route; it takes %s", r.Method, strings.Join(allow, ", ")))
+			return
+		}
 		writeError(w, r, d, ladle.NotFound("route"))
 	})
+}
+
+// allowedMethods lists the methods whose requests to r's path mux routes
+// somewhere other than a catch-all.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != apiSpace && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }

@@ -18,17 +18,18 @@ import (
 const ContentType = "application/problem+json"
 
 var statuses = map[ladle.Kind]int{
-	ladle.KindInternal:        http.StatusInternalServerError,
-	ladle.KindInvalid:         http.StatusBadRequest,
-	ladle.KindUnprocessable:   http.StatusUnprocessableEntity,
-	ladle.KindNotFound:        http.StatusNotFound,
-	ladle.KindConflict:        http.StatusConflict,
-	ladle.KindUnauthorized:    http.StatusUnauthorized,
-	ladle.KindForbidden:       http.StatusForbidden,
-	ladle.KindPaymentRequired: http.StatusPaymentRequired,
-	ladle.KindTooLarge:        http.StatusRequestEntityTooLarge,
-	ladle.KindRateLimited:     http.StatusTooManyRequests,
-	ladle.KindUnavailable:     http.StatusServiceUnavailable,
+	ladle.KindInternal:         http.StatusInternalServerError,
+	ladle.KindInvalid:          http.StatusBadRequest,
+	ladle.KindUnprocessable:    http.StatusUnprocessableEntity,
+	ladle.KindNotFound:         http.StatusNotFound,
+	ladle.KindConflict:         http.StatusConflict,
+	ladle.KindUnauthorized:     http.StatusUnauthorized,
+	ladle.KindForbidden:        http.StatusForbidden,
+	ladle.KindPaymentRequired:  http.StatusPaymentRequired,
+	ladle.KindTooLarge:         http.StatusRequestEntityTooLarge,
+	ladle.KindRateLimited:      http.StatusTooManyRequests,
+	ladle.KindUnavailable:      http.StatusServiceUnavailable,
+	ladle.KindMethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 // Status returns the HTTP status for err.
