@@ -95,10 +95,13 @@ func syncTree(dir string) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && !d.Type().IsRegular() {
-			return nil
+		switch {
+		case d.IsDir():
+			return syncDir(path)
+		case d.Type().IsRegular():
+			return syncPath(path)
 		}
-		return syncPath(path)
+		return nil
 	})
 }
 
@@ -116,12 +119,7 @@ func syncPath(path string) error {
 // stays so. A file system that cannot sync a directory (EINVAL) is not an
 // error.
 func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+	if err := syncPath(dir); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
 	}
 	return nil
