@@ -68,6 +68,46 @@ func runChild(ready string, start func(ctx context.Context, store *sqlstore.Stor
 	return 0
 }
 
+// spawnChild starts this test binary as a child process (LADLE_EVENTS_CHILD
+// = kind, with env) and waits, at most 30 s, until it prints ready. The
+// process is returned whenever it started, so the caller can kill it even
+// when the wait failed.
+func spawnChild(kind, ready string, env ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "LADLE_EVENTS_CHILD="+kind), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	up := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == ready {
+				up <- true
+			}
+		}
+		close(up)
+	}()
+	select {
+	case ok := <-up:
+		if !ok {
+			return cmd, fmt.Errorf("the %s process ended before it was ready", kind)
+		}
+		return cmd, nil
+	case <-time.After(30 * time.Second):
+		return cmd, fmt.Errorf("the %s process did not start in 30s", kind)
+	}
+}
+
 func childWorker() int {
 	return runChild("worker ready", func(ctx context.Context, store *sqlstore.Store) (*events.System, error) {
 		orders := ordering.New(store, nil, []byte(os.Getenv("LADLE_SECRET")))
@@ -241,47 +281,23 @@ func TestKillWorkerProcess(t *testing.T) {
 	}
 	defer api.Stop()
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var child *exec.Cmd
 	startChild := func() {
-		cmd := exec.Command(self, "-test.run=^$")
-		cmd.Env = append(os.Environ(), "LADLE_EVENTS_CHILD=worker", "LADLE_DATABASE_URL="+url,
-			"LADLE_NATS_URL="+api.Broker.ClientURL(), "LADLE_SMTP_URL="+smtp.URL(), "LADLE_SECRET=kill-test-secret",
-			"LADLE_ACK_WAIT=1s", "LADLE_SMTP_TIMEOUT=4s")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if err := cmd.Start(); err != nil {
-			t.Error(err)
-			return
-		}
-		mu.Lock()
-		child = cmd
-		mu.Unlock()
 		// Kill it only once it is up: a worker killed before it ever
 		// finishes anything keeps taking the same events, and after
 		// MaxAttempts such deliveries they become dead letters (the
 		// protection against an event that crashes its worker).
-		ready := make(chan struct{})
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if sc.Text() == "worker ready" {
-					close(ready)
-				}
-			}
-		}()
-		select {
-		case <-ready:
-		case <-time.After(30 * time.Second):
-			t.Error("the worker process did not start in 30s")
+		cmd, err := spawnChild("worker", "worker ready", "LADLE_DATABASE_URL="+url,
+			"LADLE_NATS_URL="+api.Broker.ClientURL(), "LADLE_SMTP_URL="+smtp.URL(), "LADLE_SECRET=kill-test-secret",
+			"LADLE_ACK_WAIT=1s", "LADLE_SMTP_TIMEOUT=4s")
+		if cmd != nil {
+			mu.Lock()
+			child = cmd
+			mu.Unlock()
+		}
+		if err != nil {
+			t.Error(err)
 		}
 	}
 	kill := func() {

@@ -1,13 +1,11 @@
 package events_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -65,38 +63,12 @@ func TestUnsyncedIntervalIsRepublished(t *testing.T) {
 	}
 
 	// A run that publishes, then dies.
-	self, err := os.Executable()
+	cmd, err := spawnChild("embedded", "api ready", "LADLE_DATABASE_URL="+url, "LADLE_DATA_DIR="+dir)
+	if cmd != nil {
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LADLE_EVENTS_CHILD=embedded", "LADLE_DATABASE_URL="+url, "LADLE_DATA_DIR="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "api ready" {
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("the api process ended before it was ready")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the api process did not start in 30s")
 	}
 	const orders = 3
 	for i := range orders {

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,11 +70,7 @@ func TestRepublishRecent(t *testing.T) {
 			t.Fatalf("relayed %v again, want the recent %v", again, recent)
 		}
 		for _, id := range recent {
-			found := false
-			for _, a := range again {
-				found = found || a == id
-			}
-			if !found {
+			if !slices.Contains(again, id) {
 				t.Errorf("event %s published within the window was not republished", id)
 			}
 		}
