@@ -48,11 +48,12 @@ type groupCommitter struct {
 // Bulk work (priority.WithBulk) waits behind the rest: a group takes the
 // queued transactions of other work first and bulk ones after them, and
 // when other work is queued while the group runs its bulk members, the
-// group commits after the member in progress (at least one bulk member
-// runs per group, so bulk work is slowed, never starved) and the bulk
-// members it did not start go first in the next bulk part. So an order's
-// or a receipt's write waits for at most one bulk transaction and a commit,
-// not for a queue of a campaign's.
+// newcomers run right after the member in progress, in the same group,
+// which then commits (at least one bulk member runs per group, so bulk
+// work is slowed, never starved); the bulk members it did not start go
+// first in the next bulk part. So an order's or a receipt's write waits
+// for at most one bulk transaction, not for a queue of a campaign's, and
+// for one commit, its own.
 //
 // maxGroup bounds the transactions committed together; gcQueue bounds the
 // callers waiting for the committer (in each queue).
@@ -235,13 +236,24 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 	defer sqltx.Rollback()
 	q := s.querierFor(s.write, sqltx)
 	ran := 0
-	for i, j := range group {
-		if i > firstBulk && len(g.jobs) > 0 {
-			// Other work is waiting: commit now, the rest of the bulk
-			// part goes in a later group.
-			group, left = group[:i], group[i:]
+	cut := false
+	for i := 0; i < len(group); i++ {
+		j := group[i]
+		if !cut && i > firstBulk && len(g.jobs) > 0 {
+			// Other work is waiting: it runs next, in this group, and the
+			// group commits after it; the rest of the bulk part goes in a
+			// later group. (Committing first and running the newcomers in
+			// the next group made each wait for two commits, two fsyncs,
+			// instead of one.) left is a copy: the newcomers are appended
+			// over it.
+			left = slices.Clone(group[i:])
+			group = group[:i]
+			for len(group) < maxGroup && len(g.jobs) > 0 {
+				group = append(group, <-g.jobs)
+			}
+			cut = true
 			g.cuts.Add(1)
-			break
+			j = group[i]
 		}
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 			continue // dropped while queued
@@ -255,7 +267,8 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 			// The members not started stay queued for the next group.
 			j.err = err
 			if i+1 < len(group) {
-				group, left = group[:i+1], group[i+1:]
+				left = append(slices.Clone(group[i+1:]), left...)
+				group = group[:i+1]
 			}
 			finish(group, err)
 			return left

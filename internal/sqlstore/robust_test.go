@@ -410,12 +410,24 @@ func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
 	cuts0 := s.GroupCommitCuts()
 	// Six bulk writers queue behind the first, the first of them queueing
 	// one more ordinary writer while it runs; then two ordinary writers.
+	n2Committed := false
 	for i := range 6 {
 		var during func()
-		if i == 0 {
+		switch i {
+		case 0:
 			during = func() {
 				wg.Go(func() { errs <- write(ctx, "n2", nil) })
 				queued(s.group.jobs, 1)
+			}
+		case 1:
+			// n2 ran in b0's group, which committed before b1's began:
+			// n2 waited for one commit, not for the next group's too.
+			during = func() {
+				var n int
+				if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM restaurants WHERE slug = 'n2'`).Scan(&n); err != nil {
+					errs <- err
+				}
+				n2Committed = n == 1
 			}
 		}
 		wg.Go(func() { errs <- write(bulk, "b"+strconv.Itoa(i), during) })
@@ -444,7 +456,10 @@ func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
 	if count != len(want) {
 		t.Fatalf("%d restaurants, want %d", count, len(want))
 	}
-	// {first}, {n0 n1 b0} cut short, {n2 b1…b5}.
+	if !n2Committed {
+		t.Error("n2 was not committed when b1 ran: it waited for the group after b0's")
+	}
+	// {first}, {n0 n1 b0 n2} cut short (n2 joins after b0), {b1…b5}.
 	c1, m1 := s.GroupCommitStats()
 	if c1-c0 != 3 || m1-m0 != int64(len(want)) || s.GroupCommitCuts()-cuts0 != 1 {
 		t.Fatalf("%d commits of %d transactions, %d cut short; want 3 of %d, 1 cut short", c1-c0, m1-m0, s.GroupCommitCuts()-cuts0, len(want))
