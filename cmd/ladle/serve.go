@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"time"
@@ -38,24 +39,45 @@ import (
 	"github.com/ladle-dev/ladle/internal/web"
 )
 
-// startCPUProfile writes a CPU profile of the whole process to path until
-// the returned stop is called (at the end of serve). It is a debugging aid
-// read from the environment only (LADLE_DEBUG_CPUPROFILE, not a flag):
-// `ladle bench campaign --child-cpuprofile` sets it for its child. An empty
-// path does nothing.
-func startCPUProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
+// startDebugProfiles writes a CPU profile (LADLE_DEBUG_CPUPROFILE) and an
+// execution trace (LADLE_DEBUG_TRACE: which goroutine ran, waited and
+// blocked when; read it with go tool trace) of the whole process to the
+// paths the environment names, until the returned stop is called (at the
+// end of serve). They are debugging aids read from the environment only,
+// not flags: `ladle bench campaign --child-cpuprofile` and `--child-trace`
+// set them for its child. An unset variable starts nothing.
+func startDebugProfiles(getenv func(string) string) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("LADLE_DEBUG_CPUPROFILE: %w", err)
+	for _, p := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{"LADLE_DEBUG_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"LADLE_DEBUG_TRACE", trace.Start, trace.Stop},
+	} {
+		path := getenv(p.env)
+		if path == "" {
+			continue
+		}
+		f, err := os.Create(path)
+		if err == nil {
+			if err = p.start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("%s: %w", p.env, err)
+		}
+		stops = append(stops, func() { p.stop(); f.Close() })
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("LADLE_DEBUG_CPUPROFILE: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return stop, nil
 }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
@@ -122,7 +144,7 @@ func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
 // worker and all roles run the background work.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	stopProfile, err := startCPUProfile(cfg.getenv("LADLE_DEBUG_CPUPROFILE"))
+	stopProfile, err := startDebugProfiles(cfg.getenv)
 	if err != nil {
 		return err
 	}

@@ -50,10 +50,11 @@ type CampaignConfig struct {
 	// same way in every round, alternating with Binary (A B A B …), and
 	// printed beside it with the ratios.
 	Compare string
-	// ChildCPUProfile, if set, is a path prefix: each round's child (of
-	// Binary, not of Compare) writes its CPU profile to
-	// PREFIX.<database>.<round> (LADLE_DEBUG_CPUPROFILE).
-	ChildCPUProfile string
+	// ChildCPUProfile and ChildTrace, if set, are path prefixes: each
+	// round's child (of Binary, not of Compare) writes its CPU profile
+	// (LADLE_DEBUG_CPUPROFILE) or execution trace (LADLE_DEBUG_TRACE) to
+	// PREFIX.<database>.<round>.
+	ChildCPUProfile, ChildTrace string
 }
 
 // Campaign sends a campaign of cfg.Recipients from a `ladle serve` child
@@ -102,10 +103,13 @@ func Campaign(ctx context.Context, cfg CampaignConfig) error {
 				fmt.Fprintf(os.Stderr, "bench campaign: %s, %d recipients, round %d/%d, %s\n", tg.name, cfg.Recipients, i+1, cfg.Rounds, bin)
 				c := cfg
 				c.Binary = bin
-				c.ChildCPUProfile = ""
-				if b == 0 && cfg.ChildCPUProfile != "" {
-					c.ChildCPUProfile = fmt.Sprintf("%s.%s.%d", cfg.ChildCPUProfile, strings.ToLower(tg.name), i+1)
+				perRound := func(prefix string) string {
+					if b != 0 || prefix == "" {
+						return ""
+					}
+					return fmt.Sprintf("%s.%s.%d", prefix, strings.ToLower(tg.name), i+1)
 				}
+				c.ChildCPUProfile, c.ChildTrace = perRound(cfg.ChildCPUProfile), perRound(cfg.ChildTrace)
 				r, err := campaignOnce(ctx, c, tg.pg)
 				if err != nil {
 					return fmt.Errorf("%s (%s): %w", tg.name, bin, err)
@@ -407,6 +411,9 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 	var env []string
 	if cfg.ChildCPUProfile != "" {
 		env = append(env, "LADLE_DEBUG_CPUPROFILE="+cfg.ChildCPUProfile)
+	}
+	if cfg.ChildTrace != "" {
+		env = append(env, "LADLE_DEBUG_TRACE="+cfg.ChildTrace)
 	}
 	srv, err := startChild(ctx, cfg.Binary, args, filepath.Join(dir, "server.log"), env...)
 	if err != nil {
