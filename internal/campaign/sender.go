@@ -331,12 +331,17 @@ func (s *Sender) fanout(ctx context.Context, w work) error {
 	// receipt's write queued behind a page of 2,000 inserts waited for all
 	// of them (about 12 ms, the largest part of a receipt's tail while a
 	// campaign started); behind a step of 250 it waits for an eighth.
-	for left, cur := s.cfg.PageSize, w.After; left > 0 && c.Cursor == cur && !c.Enumerated; cur = c.Cursor {
-		before := c.Total
-		if c, err = store.EnumerateRecipients(ctx, w.Restaurant, w.Campaign, cur, min(left, s.cfg.EnumStep), ladle.Now()); err != nil {
-			return err
+	if w.After == c.Cursor {
+		for left := s.cfg.PageSize; left > 0 && !c.Enumerated; {
+			before := c.Total
+			if c, err = store.EnumerateRecipients(ctx, w.Restaurant, w.Campaign, c.Cursor, min(left, s.cfg.EnumStep), ladle.Now()); err != nil {
+				return err
+			}
+			if c.Total == before {
+				break // no progress and not at the end: the next fan-out step goes on, not this loop
+			}
+			left -= int(c.Total - before)
 		}
-		left -= int(c.Total - before)
 	}
 	ids, err := store.SendIDs(ctx, w.Restaurant, w.Campaign, w.After, c.Cursor,
 		[]ladle.SendStatus{ladle.SendPending, ladle.SendSending}, s.cfg.PageSize)
