@@ -433,6 +433,25 @@ func TestUnsubscribedSkippedInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.smtp.Wait(20, 10*time.Second)
+	// In flight: c0199 (the last customer) has its send record, pending.
+	// Enumeration runs ahead of sending by pages; until it reaches c0199
+	// an unsubscription keeps c0199 out of the audience instead, which is
+	// not what this test is about.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		cur, err := r.store.Campaign(ctx, r.f.Restaurant.ID, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Total == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 200 recipients enumerated after 10 s", cur.Total)
+		}
+	}
+	if got := r.perRecipient()["c0199@example.com"]; got != 0 {
+		t.Fatalf("c0199 was sent to before the test could unsubscribe it (%d messages): sending outran enumeration", got)
+	}
 	if err := r.store.Suppress(ctx, r.f.Restaurant.ID, "c0199@example.com", ladle.SuppressUnsubscribed, time.Now()); err != nil {
 		t.Fatal(err)
 	}
