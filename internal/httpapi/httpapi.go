@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/httpserver"
 	"github.com/ladle-dev/ladle/internal/limit"
 	"github.com/ladle-dev/ladle/internal/menucache"
 	"github.com/ladle-dev/ladle/internal/ordering"
@@ -74,7 +75,7 @@ const apiSpace = "/api/"
 // mux never answers 405 by itself.
 func handleNotFound(d Deps, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow := allowedMethods(mux, r); len(allow) > 0 {
+		if allow := httpserver.AllowedMethods(mux, r, apiSpace, "/"); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			writeError(w, r, d, ladle.Errorf(ladle.KindMethodNotAllowed, ladle.CodeMethodNotAllowed,
 				"%s is not allowed on this route; it takes %s", r.Method, strings.Join(allow, ", ")))
@@ -82,20 +83,4 @@ func handleNotFound(d Deps, mux *http.ServeMux) http.Handler {
 		}
 		writeError(w, r, d, ladle.NotFound("route"))
 	})
-}
-
-// allowedMethods lists the methods whose requests to r's path mux routes
-// somewhere other than a catch-all.
-func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if m == r.Method {
-			continue
-		}
-		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
-		if _, pattern := mux.Handler(probe); pattern != "" && pattern != apiSpace && pattern != "/" {
-			allow = append(allow, m)
-		}
-	}
-	return allow
 }

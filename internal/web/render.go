@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ladle-dev/ladle"
+	"github.com/ladle-dev/ladle/internal/httpserver"
 	"github.com/ladle-dev/ladle/internal/problem"
 )
 
@@ -121,6 +122,18 @@ func (s *server) errorPage(w http.ResponseWriter, r *http.Request, status int, t
 
 // notFound is the one 404 page: for a missing row, a row of another
 // restaurant, and a bad order token alike.
+// noRoute answers what no route of mux takes: 405 with Allow when the path
+// is a page of other methods (a PUT to a menu page), 404 otherwise.
+func (s *server) noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	if allow := httpserver.AllowedMethods(mux, r, "/"); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.errorPage(w, r, http.StatusMethodNotAllowed, "Not allowed here",
+			"This page can't take that kind of request. Start again from the home page.")
+		return
+	}
+	s.notFound(w, r)
+}
+
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.errorPage(w, r, http.StatusNotFound, "Page not found",
 		"We couldn't find that page. Check the link, or start again from the home page.")

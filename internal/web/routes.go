@@ -48,7 +48,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle(rt.Pattern, h)
 	}
 
-	mux.HandleFunc("/", s.notFound)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.noRoute(mux, w, r) })
 
 	csrf, err := crossOrigin(s)
 	if err != nil {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -172,4 +173,40 @@ func section(t *testing.T, body, start, end string) string {
 		return body[i:]
 	}
 	return body[i : i+j]
+}
+
+// TestWrongMethodPage: a page asked with a method it does not take is a
+// 405 naming the ones it does (Allow), a path that is no page a 404.
+func TestWrongMethodPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	slug := e.fx.Restaurant.Slug
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"PUT", "/", 405, "GET, HEAD"},
+		{"DELETE", "/r/" + slug, 405, "GET, HEAD"},
+		{"PUT", "/r/" + slug + "/checkout", 405, "GET, HEAD, POST"},
+		{"POST", "/admin/login/", 404, ""},
+		{"GET", "/no/such/page", 404, ""},
+		{"DELETE", "/no/such/page", 404, ""},
+	} {
+		req, _ := http.NewRequest(c.method, e.srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s %s: %d, Allow %q, %s; want %d, Allow %q, an HTML page", c.method, c.path,
+				resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), c.status, c.allow)
+		}
+		if c.status == 405 && !strings.Contains(string(body), "Not allowed here") {
+			t.Errorf("%s %s: the 405 page says %.200s", c.method, c.path, body)
+		}
+	}
 }
