@@ -236,25 +236,23 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 	defer sqltx.Rollback()
 	q := s.querierFor(s.write, sqltx)
 	ran := 0
-	cut := false
 	for i := 0; i < len(group); i++ {
-		j := group[i]
-		if !cut && i > firstBulk && len(g.jobs) > 0 {
+		if i > firstBulk && len(g.jobs) > 0 {
 			// Other work is waiting: it runs next, in this group, and the
 			// group commits after it; the rest of the bulk part goes in a
 			// later group. (Committing first and running the newcomers in
 			// the next group made each wait for two commits, two fsyncs,
 			// instead of one.) left is a copy: the newcomers are appended
-			// over it.
+			// over it. The group holds no bulk member after them.
 			left = slices.Clone(group[i:])
 			group = group[:i]
 			for len(group) < maxGroup && len(g.jobs) > 0 {
 				group = append(group, <-g.jobs)
 			}
-			cut = true
+			firstBulk = len(group)
 			g.cuts.Add(1)
-			j = group[i]
 		}
+		j := group[i]
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 			continue // dropped while queued
 		}
