@@ -137,18 +137,24 @@ func (r *rig) create(name string) *ladle.Campaign {
 
 func (r *rig) waitStatus(id string, want ladle.CampaignStatus, timeout time.Duration) *ladle.Campaign {
 	r.t.Helper()
+	return r.waitCampaign(id, "status "+string(want), func(c *ladle.Campaign) bool { return c.Status == want }, timeout)
+}
+
+// waitCampaign polls campaign id until ok says yes, for at most timeout.
+func (r *rig) waitCampaign(id, what string, ok func(*ladle.Campaign) bool, timeout time.Duration) *ladle.Campaign {
+	r.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		c, err := r.store.Campaign(context.Background(), r.f.Restaurant.ID, id)
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		if c.Status == want {
+		if ok(c) {
 			return c
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("campaign is %s (sent %d failed %d skipped %d of %d), want %s after %v",
-				c.Status, c.Sent, c.Failed, c.Skipped, c.Total, want, timeout)
+				c.Status, c.Sent, c.Failed, c.Skipped, c.Total, what, timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -437,18 +443,7 @@ func TestUnsubscribedSkippedInFlight(t *testing.T) {
 	// Enumeration runs ahead of sending by pages; until it reaches c0199
 	// an unsubscription keeps c0199 out of the audience instead, which is
 	// not what this test is about.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		cur, err := r.store.Campaign(ctx, r.f.Restaurant.ID, c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cur.Total == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 200 recipients enumerated after 10 s", cur.Total)
-		}
-	}
+	r.waitCampaign(c.ID, "all 200 recipients enumerated", func(c *ladle.Campaign) bool { return c.Total == 200 }, 10*time.Second)
 	if got := r.perRecipient()["c0199@example.com"]; got != 0 {
 		t.Fatalf("c0199 was sent to before the test could unsubscribe it (%d messages): sending outran enumeration", got)
 	}
