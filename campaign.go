@@ -419,6 +419,10 @@ type CampaignStore interface {
 	// left of an enumerated sending campaign, moves it to done — one
 	// transaction.
 	FinishSends(ctx context.Context, restaurantID int64, id string, results []SendResult, now time.Time) error
+	// Durable returns once every write transaction the store has committed
+	// so far is durable (on disk, surviving a power loss). Only the ones
+	// run under WithLazyCommit may not be when they return.
+	Durable(ctx context.Context) error
 	// Sends lists the campaign's records in a status, by customer id after
 	// `after`.
 	Sends(ctx context.Context, restaurantID int64, id string, status SendStatus, after int64, limit int) ([]Send, error)
@@ -448,4 +452,26 @@ type CampaignStore interface {
 	APITokenByHash(ctx context.Context, hash []byte, now time.Time) (*APIToken, error)
 	APITokens(ctx context.Context, restaurantID int64) ([]APIToken, error)
 	RevokeAPIToken(ctx context.Context, restaurantID, id int64, now time.Time) error
+}
+
+// lazyCommitKey marks a context's write transactions as lazily committed.
+type lazyCommitKey struct{}
+
+// WithLazyCommit marks the write transactions run under ctx as ones whose
+// durability the caller sees to itself: the store may return from them
+// before they are on disk, and the caller calls Durable before anything
+// outside the store depends on them (a message published that refers to
+// them, a message acknowledged because of them). On SQLite they commit
+// without an fsync: they survive the process dying, as every commit does,
+// but a power loss may undo the last of them. Campaign sends are made this
+// way (many small transactions, whose fsyncs the disk would otherwise
+// serve between every order's and receipt's); PostgreSQL ignores it.
+func WithLazyCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lazyCommitKey{}, true)
+}
+
+// IsLazyCommit reports whether ctx was marked with WithLazyCommit.
+func IsLazyCommit(ctx context.Context) bool {
+	b, _ := ctx.Value(lazyCommitKey{}).(bool)
+	return b
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/priority"
 )
 
@@ -43,6 +44,11 @@ type groupCommitter struct {
 	jobs, bulk chan *gcJob
 	stop       chan struct{}
 	done       chan struct{}
+	// syncNormal: the store runs with synchronous=NORMAL throughout
+	// (WithSQLiteSynchronousNormal), so there is nothing to relax.
+	// unsynced: restoring synchronous=FULL after a lazy group failed, so
+	// the next group that needs it sets it first.
+	syncNormal, unsynced bool
 }
 
 // Bulk work (priority.WithBulk) waits behind the rest: a group takes the
@@ -76,12 +82,13 @@ type gcJob struct {
 	err      error
 	panicked any
 	appended bool
+	lazy     bool // ladle.WithLazyCommit (durable.go)
 	done     chan struct{}
 }
 
-func (s *Store) startGroupCommit() {
+func (s *Store) startGroupCommit(syncNormal bool) {
 	g := &groupCommitter{s: s, jobs: make(chan *gcJob, gcQueue), bulk: make(chan *gcJob, gcQueue),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), syncNormal: syncNormal}
 	s.group = g
 	go g.loop()
 }
@@ -96,7 +103,7 @@ var errStoreClosed = errors.New("sqlstore: store closed")
 
 // run submits fn and waits for its group.
 func (g *groupCommitter) run(ctx context.Context, fn func(tx *Tx) error) error {
-	j := &gcJob{ctx: ctx, fn: fn, done: make(chan struct{})}
+	j := &gcJob{ctx: ctx, fn: fn, lazy: ladle.IsLazyCommit(ctx), done: make(chan struct{})}
 	queue := g.jobs
 	if priority.IsBulk(ctx) {
 		queue = g.bulk
@@ -212,9 +219,26 @@ func (g *groupCommitter) drain(carried []*gcJob) {
 // commit runs one group in one transaction: group[firstBulk:] are bulk
 // members. It returns the bulk members it left unstarted, because other
 // work was queued meanwhile; they are still queued (their callers wait).
+// A group of lazy members only commits without an fsync (durable.go).
 func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 	s := g.s
+	lazy := !g.syncNormal
+	for _, j := range group {
+		lazy = lazy && j.lazy
+	}
+	var sqltx *sql.Tx
 	finish := func(members []*gcJob, err error) {
+		// The transaction is over (rolled back unless it committed) and
+		// synchronous back to FULL before any caller returns: a caller
+		// may write outside the group committer at once.
+		if sqltx != nil {
+			_ = sqltx.Rollback()
+		}
+		if lazy {
+			if err := g.setSync(false); err != nil {
+				s.log.Error("sqlstore: restoring synchronous=FULL after a lazy group failed; the next group retries", "err", err)
+			}
+		}
 		for _, j := range members {
 			if j.state.Load() == jobRunning && j.err == nil && j.panicked == nil {
 				j.err = err
@@ -222,14 +246,27 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 			close(j.done)
 		}
 	}
-	// The group's own context: a member's ending must not roll the others
-	// back (database/sql rolls a transaction back when its context ends).
-	sqltx, err := s.write.BeginTx(context.Background(), nil)
-	if err != nil {
+	failAll := func(err error) {
 		for _, j := range group {
 			j.state.CompareAndSwap(jobQueued, jobRunning)
 		}
-		finish(group, fmt.Errorf("sqlstore: begin: %w", err))
+		finish(group, err)
+	}
+	if lazy && g.setSync(true) != nil {
+		lazy = false // commit with an fsync, as usual
+	}
+	if !lazy {
+		if err := g.setSync(false); err != nil {
+			failAll(fmt.Errorf("sqlstore: synchronous=FULL: %w", err))
+			return nil
+		}
+	}
+	// The group's own context: a member's ending must not roll the others
+	// back (database/sql rolls a transaction back when its context ends).
+	var err error
+	if sqltx, err = s.write.BeginTx(context.Background(), nil); err != nil {
+		sqltx = nil
+		failAll(fmt.Errorf("sqlstore: begin: %w", err))
 		return nil
 	}
 	defer s.afterTx(s.write)
@@ -237,6 +274,15 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 	q := s.querierFor(s.write, sqltx)
 	ran := 0
 	for i := 0; i < len(group); i++ {
+		if i > firstBulk && len(g.jobs) > 0 && lazy {
+			// Other work is waiting, and this group commits without an
+			// fsync, which theirs needs: commit it (quick: no fsync) and
+			// let them run first in the next group.
+			left = slices.Clone(group[i:])
+			group = group[:i]
+			g.cuts.Add(1)
+			break
+		}
 		if i > firstBulk && len(g.jobs) > 0 {
 			// Other work is waiting: it runs next, in this group, and the
 			// group commits after it; the rest of the bulk part goes in a
@@ -283,6 +329,18 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 		g.commits.Add(1)
 		g.members.Add(int64(ran))
 		s.ckpt.written()
+		if lazy || g.syncNormal {
+			s.dur.lazyCommitted() // not on disk yet: Durable syncs it
+		} else {
+			s.dur.fullCommitted()
+		}
+		if lazy && slices.ContainsFunc(group, func(j *gcJob) bool { return j.appended }) {
+			// The relay publishes a member's events once it returns: an
+			// event must not outlive its transaction in a power loss.
+			if err := s.dur.wait(context.Background()); err != nil {
+				s.log.Error("sqlstore: syncing a lazy group's events failed", "err", err)
+			}
+		}
 	}
 	finish(group, nil)
 	return left
@@ -354,4 +412,26 @@ func (u uninterrupted) QueryContext(ctx context.Context, query string, args ...a
 
 func (u uninterrupted) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return u.q.QueryRowContext(context.WithoutCancel(ctx), query, args...)
+}
+
+// setSync sets the write connection's synchronous to NORMAL for a lazy
+// group (relaxed) and back to FULL after it; outside a transaction, as
+// SQLite allows. A new connection starts in FULL (the DSN's), so a lost
+// connection can only make a lazy group durable, never the reverse.
+func (g *groupCommitter) setSync(relaxed bool) error {
+	if g.syncNormal || (!relaxed && !g.unsynced) {
+		return nil
+	}
+	mode := "FULL"
+	if relaxed {
+		mode = "NORMAL"
+	}
+	// Marked first: if setting NORMAL fails halfway, FULL is set again
+	// before the next group that needs it.
+	g.unsynced = true
+	if _, err := g.s.write.ExecContext(context.Background(), "PRAGMA synchronous = "+mode); err != nil {
+		return err
+	}
+	g.unsynced = relaxed
+	return nil
 }

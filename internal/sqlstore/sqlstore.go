@@ -53,6 +53,9 @@ type Store struct {
 	// ckpt checkpoints SQLite's WAL off the write path (checkpoint.go);
 	// nil on PostgreSQL.
 	ckpt *checkpointer
+	// dur makes SQLite's lazy commits durable (durable.go); nil on
+	// PostgreSQL.
+	dur *durability
 	// notifyKick wakes the PostgreSQL notifier (notify.go); nil on SQLite.
 	notifyKick   chan struct{}
 	stopNotifier func()
@@ -229,7 +232,8 @@ func (s *Store) openSQLite(url string, o options) error {
 		read.Close()
 		return err
 	}
-	s.startGroupCommit()
+	s.dur = newDurability(path)
+	s.startGroupCommit(o.syncNormal)
 	return nil
 }
 
