@@ -11,10 +11,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/broker"
@@ -653,4 +655,102 @@ func TestScheduledStartsOnceAcrossSenders(t *testing.T) {
 		}
 	}
 	r.exactlyOnce(60)
+}
+
+// A campaign's records are committed lazily (on SQLite without an fsync)
+// and made durable before anything outside the store relies on them:
+// batches are published, and acknowledged, only after Durable succeeded.
+// While it fails, nothing is published; once sending, the batches are
+// redelivered rather than acknowledged, and nobody is mailed twice.
+func TestRecordsDurableBeforePublishAndAck(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, "sqlite")
+	r.customers(100)
+	spy := &durableSpy{Store: r.store}
+	spy.fail.Store(true)
+	r.sender(func(c *campaign.SenderConfig) { c.Store = spy; c.AckWait = time.Second })
+	ctx := context.Background()
+	c := r.create("durable")
+	if _, err := r.svc.Start(ctx, r.f.Restaurant.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Enumerated, but not durable: no batch may reach the stream.
+	r.waitCampaign(c.ID, "enumerated", func(c *ladle.Campaign) bool { return c.Enumerated }, 30*time.Second)
+	time.Sleep(time.Second)
+	if n := r.smtp.Count(); n != 0 {
+		t.Fatalf("%d sent from batches published before their records were durable", n)
+	}
+	// Durable again: the fan-out publishes and the batches are sent; from
+	// the first message on it fails once more, so no batch is acknowledged.
+	spy.failAfterSend.Store(true)
+	spy.fail.Store(false)
+	r.waitStatus(c.ID, ladle.CampaignDone, 30*time.Second)
+	cons, err := r.b.JetStream().Consumer(ctx, r.b.StreamName(), campaign.ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past an AckWait or two: the unacknowledged batches were redelivered.
+	var info *jetstream.ConsumerInfo
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if info, err = cons.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if info.NumRedelivered > 0 && info.NumAckPending > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batches acknowledged although their records were not durable: %d pending acks, %d redelivered",
+				info.NumAckPending, info.NumRedelivered)
+		}
+	}
+	spy.failAfterSend.Store(false)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if info, err = cons.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending == 0 && info.NumPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d batches still unacknowledged (%d not delivered) with Durable working", info.NumAckPending, info.NumPending)
+		}
+	}
+	r.exactlyOnce(100)
+	if n := spy.eager.Load(); n != 0 {
+		t.Errorf("%d claims or results of sends were not committed lazily", n)
+	}
+}
+
+// durableSpy fails Durable when told to, and counts the claims and results
+// of sends made without ladle.WithLazyCommit.
+type durableSpy struct {
+	campaign.Store
+	fail, failAfterSend atomic.Bool
+	sent                atomic.Bool
+	eager               atomic.Int64
+}
+
+func (s *durableSpy) Durable(ctx context.Context) error {
+	if s.fail.Load() || (s.failAfterSend.Load() && s.sent.Load()) {
+		return errors.New("durableSpy: the disk is gone")
+	}
+	return s.Store.Durable(ctx)
+}
+
+func (s *durableSpy) ClaimSends(ctx context.Context, c ladle.SendClaim) ([]ladle.Send, error) {
+	if !ladle.IsLazyCommit(ctx) {
+		s.eager.Add(1)
+	}
+	return s.Store.ClaimSends(ctx, c)
+}
+
+func (s *durableSpy) FinishSends(ctx context.Context, restaurantID int64, id string, results []ladle.SendResult, now time.Time) error {
+	if !ladle.IsLazyCommit(ctx) {
+		s.eager.Add(1)
+	}
+	err := s.Store.FinishSends(ctx, restaurantID, id, results, now)
+	if err == nil {
+		s.sent.Store(true)
+	}
+	return err
 }

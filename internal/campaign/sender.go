@@ -188,7 +188,7 @@ func (s *Sender) run(ctx context.Context) {
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       s.cfg.AckWait,
 			MaxDeliver:    -1,
-			MaxAckPending: 256,
+			MaxAckPending: maxAckPending,
 		})
 		if err == nil {
 			break
@@ -209,6 +209,9 @@ func (s *Sender) run(ctx context.Context) {
 		return
 	}
 	go func() { <-ctx.Done(); it.Stop() }()
+	acks := make(chan jetstream.Msg, maxAckPending)
+	ackerDone := make(chan struct{})
+	go func() { defer close(ackerDone); s.acker(ctx, acks) }()
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
@@ -216,7 +219,7 @@ func (s *Sender) run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for m := range msgs {
-				s.handle(ctx, m)
+				s.handle(ctx, m, acks)
 			}
 		}()
 	}
@@ -229,6 +232,58 @@ func (s *Sender) run(ctx context.Context) {
 	}
 	close(msgs)
 	wg.Wait()
+	close(acks)
+	<-ackerDone
+}
+
+// maxAckPending bounds the messages delivered to this consumer and not yet
+// acknowledged (in every process together).
+const maxAckPending = 256
+
+// ackEvery is the least time between two of the acker's syncs: the batches
+// finished meanwhile wait for one fsync together (at most 50 a second).
+const ackEvery = 20 * time.Millisecond
+
+// acker acknowledges finished batch messages once what they recorded is
+// durable (Store.Durable): the store commits a campaign's records lazily
+// (ladle.WithLazyCommit), and a power loss after an ack could otherwise undo
+// records whose message the broker no longer redelivers. A message whose
+// records cannot be made durable is redelivered instead.
+func (s *Sender) acker(ctx context.Context, in <-chan jetstream.Msg) {
+	var msgs []jetstream.Msg
+	var last time.Time
+	for m := range in {
+		msgs = append(msgs[:0], m)
+		due := time.After(time.Until(last.Add(ackEvery)))
+	gather:
+		for {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					break gather
+				}
+				msgs = append(msgs, m)
+			case <-due:
+				break gather
+			}
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := s.cfg.Store.Durable(dctx)
+		cancel()
+		last = time.Now()
+		if err != nil {
+			s.log.Warn("campaign records not durable; their batches go again", "err", err)
+		}
+		for _, m := range msgs {
+			switch {
+			case s.dead.Load(): // as if killed: no ack
+			case err != nil:
+				_ = m.NakWithDelay(time.Second)
+			default:
+				_ = m.Ack()
+			}
+		}
+	}
 }
 
 // schedule starts scheduled campaigns when due (every process looks; the
@@ -255,13 +310,18 @@ func (s *Sender) schedule(ctx context.Context) {
 	}
 }
 
-func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
+// handle works on one message: a fan-out step is acknowledged when done, a
+// batch through acks (the acker), once its records are durable.
+func (s *Sender) handle(ctx context.Context, m jetstream.Msg, acks chan<- jetstream.Msg) {
 	if s.dead.Load() {
 		return
 	}
 	// Everything a campaign step writes is bulk work: the SQLite writer
-	// serves orders and receipts first (internal/priority).
-	ctx = priority.WithBulk(ctx)
+	// serves orders and receipts first (internal/priority). It is also
+	// committed lazily, made durable before it is published or
+	// acknowledged (Store.Durable): a campaign's fsyncs no longer queue in
+	// the disk before a receipt's.
+	ctx = priority.WithBulk(ladle.WithLazyCommit(ctx))
 	w, err := decodeWork(m)
 	if err != nil || w.Campaign == "" || w.Restaurant <= 0 {
 		s.log.Error("undecodable campaign message; dropping it", "err", err)
@@ -288,6 +348,8 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.NakWithDelay(time.Second)
 	case delay > 0:
 		_ = m.NakWithDelay(delay)
+	case w.Kind == "batch":
+		acks <- m
 	default:
 		_ = m.Ack()
 	}
@@ -360,6 +422,11 @@ func (s *Sender) fanout(ctx context.Context, w work) error {
 	}
 	if next < c.Cursor || !c.Enumerated {
 		out = append(out, work{Kind: "fanout", Restaurant: w.Restaurant, Campaign: w.Campaign, Generation: w.Generation, After: next})
+	}
+	// The batches name records enumerated lazily: a power loss must not
+	// undo them once the batches are in the stream.
+	if err := store.Durable(ctx); err != nil {
+		return err
 	}
 	return publish(ctx, s.cfg.Broker, out)
 }

@@ -29,6 +29,21 @@
 // receivers use to drop copies. Nobody is skipped: a record leaves
 // pending/sending only with an outcome.
 //
+// Lazy commits, and the window of a power loss. The claims and outcomes
+// are committed lazily (ladle.WithLazyCommit: on SQLite without an fsync,
+// so that a campaign's few hundred commits a second do not queue in the
+// disk before every order's and receipt's). They survive the process
+// dying, as above; a power loss or kernel crash can undo the last of them,
+// those since the last fsync of the WAL. Before anything outside the
+// database depends on them, Store.Durable makes them durable: a fan-out
+// publishes its batches only after that, and a batch message is acked only
+// after that (the acker, at most every ackEvery for all the batches
+// finished meanwhile). So a power loss undoes only records whose batch the
+// broker still redelivers: they are claimed and sent again, at most the
+// messages of the batches in progress (Concurrency × BatchSize per
+// process) and of those finished in the last ackEvery (20 ms), and again
+// nobody is skipped. Each copy carries the same Message-ID.
+//
 // A durable start. The status move and the first work message commit
 // together, so there is no moment at which a campaign is sending with
 // nothing queued: a process that dies right after the commit leaves the
