@@ -491,6 +491,11 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 	}
 	doneCh := make(chan error, 1)
 	go func() {
+		// A campaign that stops moving (a bug, a dependency gone) fails the
+		// round within a minute, instead of holding the bench for the
+		// 30-minute bound.
+		var last float64
+		moved := time.Now()
 		for {
 			p, err := call("GET", "/campaigns/"+id, "", http.StatusOK)
 			if err != nil {
@@ -501,7 +506,17 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 				doneCh <- nil
 				return
 			}
-			if time.Since(start) > 30*time.Minute {
+			sent, _ := p["sent"].(float64)
+			failed, _ := p["failed"].(float64)
+			skipped, _ := p["skipped"].(float64)
+			if n := sent + failed + skipped; n != last {
+				last, moved = n, time.Now()
+			}
+			switch {
+			case time.Since(moved) > time.Minute:
+				doneCh <- fmt.Errorf("campaign stalled: no recipient finished in the last minute: %v", p)
+				return
+			case time.Since(start) > 30*time.Minute:
 				doneCh <- fmt.Errorf("campaign not done after 30 min: %v", p)
 				return
 			}
