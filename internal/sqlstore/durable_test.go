@@ -42,9 +42,7 @@ func (r *lazyRig) write(ctx context.Context, name string, during func()) error {
 		if during != nil {
 			during()
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
-			VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, name, time.Now())
-		return err
+		return insertRestaurant(ctx, tx, name)
 	})
 }
 
@@ -155,15 +153,6 @@ func TestLazyGroupCutForOtherWork(t *testing.T) {
 	<-started
 	c0, _ := r.s.GroupCommitStats()
 	cuts0 := r.s.GroupCommitCuts()
-	queued := func(q chan *gcJob, n int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); len(q) < n; {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d writers queued, want %d", len(q), n)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
 	// Three lazy writers queue behind the gate and make the next group;
 	// the first of them queues an ordinary writer while it runs.
 	for i, name := range []string{"l0", "l1", "l2"} {
@@ -171,11 +160,11 @@ func TestLazyGroupCutForOtherWork(t *testing.T) {
 		if i == 0 {
 			during = func() {
 				wg.Go(func() { errs <- r.write(ctx, "op", nil) })
-				queued(r.s.group.jobs, 1)
+				waitQueued(t, r.s.group.jobs, 1)
 			}
 		}
 		wg.Go(func() { errs <- r.write(lazy, name, during) })
-		queued(r.s.group.bulk, i+1)
+		waitQueued(t, r.s.group.bulk, i+1)
 	}
 	close(release)
 	wg.Wait()

@@ -38,6 +38,26 @@ func openTest(t *testing.T, url string, opts ...Option) *Store {
 	return s
 }
 
+// insertRestaurant inserts a bare restaurant: the write the group
+// committer's tests make.
+func insertRestaurant(ctx context.Context, tx *Tx, slug string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
+		VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, slug, time.Now())
+	return err
+}
+
+// waitQueued waits until n writers are queued in q (a group committer's
+// queue), for at most 10 s.
+func waitQueued(t *testing.T, q chan *gcJob, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(q) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writers queued, want %d", len(q), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func bothStores(t *testing.T, fn func(t *testing.T, s *Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
@@ -293,9 +313,7 @@ func TestGroupCommit(t *testing.T) {
 		firstDone <- s.withTx(ctx, func(tx *Tx) error {
 			close(started)
 			<-release
-			_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
-				VALUES ('first', 'First', 'USD', 0, 'UTC', '', '', $1)`, time.Now())
-			return err
+			return insertRestaurant(ctx, tx, "first")
 		})
 	}()
 	<-started
@@ -309,8 +327,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Go(func() {
 			defer func() { panics[i] = recover() }()
 			errs[i] = s.withTx(ctx, func(tx *Tx) error {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
-					VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, "r-"+strconv.Itoa(i), time.Now()); err != nil {
+				if err := insertRestaurant(ctx, tx, "r-"+strconv.Itoa(i)); err != nil {
 					return err
 				}
 				switch i {
@@ -387,19 +404,8 @@ func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
 			if during != nil {
 				during()
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
-				VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, name, time.Now())
-			return err
+			return insertRestaurant(ctx, tx, name)
 		})
-	}
-	queued := func(q chan *gcJob, n int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); len(q) < n; {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d writers queued, want %d", len(q), n)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
 	}
 	release, started := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
@@ -417,7 +423,7 @@ func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
 		case 0:
 			during = func() {
 				wg.Go(func() { errs <- write(ctx, "n2", nil) })
-				queued(s.group.jobs, 1)
+				waitQueued(t, s.group.jobs, 1)
 			}
 		case 1:
 			// n2 ran in b0's group, which committed before b1's began:
@@ -431,11 +437,11 @@ func TestGroupCommitServesOtherWorkBeforeBulk(t *testing.T) {
 			}
 		}
 		wg.Go(func() { errs <- write(bulk, "b"+strconv.Itoa(i), during) })
-		queued(s.group.bulk, i+1) // in order
+		waitQueued(t, s.group.bulk, i+1) // in order
 	}
 	for i := range 2 {
 		wg.Go(func() { errs <- write(ctx, "n"+strconv.Itoa(i), nil) })
-		queued(s.group.jobs, i+1)
+		waitQueued(t, s.group.jobs, i+1)
 	}
 	close(release)
 	wg.Wait()
@@ -519,11 +525,6 @@ func TestGroupCommitMemberDeadlineMidStatement(t *testing.T) {
 	}()
 	<-started
 
-	insert := func(ctx context.Context, tx *Tx, slug string) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO restaurants (slug, name, currency, tax_rate_bp, time_zone, phone, address, created_at)
-			VALUES ($1, 'R', 'USD', 0, 'UTC', '', '', $2)`, slug, time.Now())
-		return err
-	}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	// Member 1 writes, then runs a long write statement while its deadline
@@ -543,7 +544,7 @@ func TestGroupCommitMemberDeadlineMidStatement(t *testing.T) {
 			mctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer cancel()
 			errs[i] = s.withTx(mctx, func(tx *Tx) error {
-				if err := insert(mctx, tx, "m-"+strconv.Itoa(i)); err != nil {
+				if err := insertRestaurant(mctx, tx, "m-"+strconv.Itoa(i)); err != nil {
 					return err
 				}
 				if i != 1 {
