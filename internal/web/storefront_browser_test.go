@@ -174,6 +174,37 @@ func typeKeys(t *testing.T, ctx context.Context, text string) {
 // the menu through the item dialog (focus moves into it, stays in it, and
 // returns to the button that opened it; Escape closes it) to the placed
 // order.
+// The item dialog opens again at once after it closed: closing hides it
+// at once, and the browser gives the focus back to the opener, but the
+// close event (which puts the form back) comes a task later. An Enter on
+// the opener in between used to be ignored (the dialog was still "in
+// use"), and TestBrowserKeyboardCheckout timed out on a loaded machine.
+func TestBrowserItemDialogReopensAtOnce(t *testing.T) {
+	t.Parallel()
+	testenv.Short(t, "browser test")
+	ctx := browser(t)
+	e := newEnv(t, "sqlite", func(d *Deps) { d.ImageURL = nil })
+	open := `[data-open-item="` + itoa(e.fx.Burger.ID) + `"]`
+	run(t, ctx, chromedp.Navigate(e.srv.URL+"/r/"+e.fx.Restaurant.Slug), chromedp.WaitVisible(chromedp.CSS(open)))
+	run(t, ctx, chromedp.Click(chromedp.CSS(open)), chromedp.WaitVisible(chromedp.CSS(`#item-dialog`)))
+	// Closed and opened again in one task: the close event has not run.
+	if !eval[bool](t, ctx, `(() => { const d = document.querySelector('#item-dialog'); d.close();
+		document.querySelector(`+jsString(open)+`).click(); return d.open; })()`) {
+		t.Fatal("the dialog did not open again right after it closed")
+	}
+	// Once the late close event has run, the dialog still holds the form.
+	time.Sleep(100 * time.Millisecond)
+	if !eval[bool](t, ctx, `(() => { const d = document.querySelector('#item-dialog');
+		const f = d.querySelector('form.add-form'); return d.open && f !== null && !f.hidden; })()`) {
+		t.Fatal("the late close event emptied the dialog opened again")
+	}
+	// And it closes and gives the form back as ever.
+	run(t, ctx, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#item-dialog`)))
+	if !evalSoon(t, ctx, `document.querySelector('#item-dialog form.add-form') === null && document.querySelector('[data-item] form.add-form') !== null`) {
+		t.Fatal("after Escape the form is not back under its item")
+	}
+}
+
 func TestBrowserKeyboardCheckout(t *testing.T) {
 	t.Parallel()
 	testenv.Short(t, "browser test")

@@ -337,7 +337,14 @@
     });
 
     function open(btn, item, form) {
-      if (current) return;
+      if (current) {
+        if (dialog.open) return;
+        // Closed, and its close event not yet run (it comes a task
+        // later, and the browser already gave the focus back to the
+        // opener, where an Enter may open the dialog again at once):
+        // put the last form back first, or that Enter would be lost.
+        restore();
+      }
       var placeholder = document.createComment('options form');
       form.parentNode.insertBefore(placeholder, form);
       current = { form: form, placeholder: placeholder, opener: btn };
@@ -365,13 +372,20 @@
       if (first) first.focus();
     }
 
-    dialog.addEventListener('close', function () {
+    // restore puts the open form back in its place under its item and
+    // the focus on the button that opened it.
+    function restore() {
       if (!current) return;
       var c = current;
       current = null;
       c.form.hidden = true;
       c.placeholder.parentNode.replaceChild(c.form, c.placeholder);
       c.opener.focus();
+    }
+    dialog.addEventListener('close', function () {
+      // A close event that comes after the dialog was opened again (see
+      // open) is not this dialog's any more.
+      if (!dialog.open) restore();
     });
     dialog.querySelector('[data-dialog-close]').addEventListener('click', function () { dialog.close(); });
     // A click on the backdrop (outside the dialog's box) closes it.
