@@ -134,9 +134,21 @@ func TestCampaignAPIEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "<form method=\"post\"") {
 		t.Fatalf("GET unsubscribe: %d %s", resp.StatusCode, page)
 	}
+	// Another method is a 405 whatever the token, and changes nothing.
+	for _, u := range []string{local, local[:len(local)-2] + "xx"} {
+		req, _ := http.NewRequest("PUT", u, strings.NewReader("List-Unsubscribe=One-Click"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD, POST" {
+			t.Fatalf("PUT unsubscribe: %d, Allow %q; want 405, Allow GET, HEAD, POST", resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
 	rest, _ := store.RestaurantBySlug(ctx, demo.Slug)
 	if why, _ := store.Suppressed(ctx, rest.ID, "guest007@example.com"); why != "" {
-		t.Fatalf("GET unsubscribed (%s)", why)
+		t.Fatalf("GET or PUT unsubscribed (%s)", why)
 	}
 	resp, err = http.Post(local[:len(local)-2]+"xx", "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
 	if err != nil {

@@ -31,6 +31,9 @@ type ConfirmEmailStore interface {
 func ConfirmEmail(store ConfirmEmailStore, signer *campaign.Signer, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokenPageHeaders(w)
+		if !tokenMethod(w, r) {
+			return
+		}
 		rid, email, err := signer.ParseConfirm(r.PathValue("token"), time.Now())
 		if err != nil {
 			v := unsubView{Title: "Link not valid", Confirm: true,

@@ -32,6 +32,9 @@ type UnsubscribeStore interface {
 func Unsubscribe(store UnsubscribeStore, signer *campaign.Signer, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokenPageHeaders(w)
+		if !tokenMethod(w, r) {
+			return
+		}
 		if "/unsubscribe/"+r.PathValue("token") == campaign.TestUnsubscribePath {
 			// A test send's link: nobody to unsubscribe.
 			_ = unsubscribePage.Execute(w, unsubView{Title: "Test email", Message: "This is the unsubscribe link of a " +
@@ -79,12 +82,27 @@ func tokenAction(w http.ResponseWriter, r *http.Request, log *slog.Logger, store
 				Message: "We could not record this just now. Please try again in a moment."}
 		}
 	default:
-		w.Header().Set("Allow", "GET, POST")
-		w.WriteHeader(http.StatusMethodNotAllowed)
+		tokenMethod(w, r)
 		return
 	}
 	w.WriteHeader(status)
 	_ = unsubscribePage.Execute(w, v)
+}
+
+// tokenMethod answers a method the token pages do not take with a 405
+// page and Allow, and says whether r's method is one they take. It goes
+// before the token is looked at: what a wrong method gets does not depend
+// on the link.
+func tokenMethod(w http.ResponseWriter, r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD, POST")
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	_ = unsubscribePage.Execute(w, unsubView{Title: "Not allowed here",
+		Message: "This link takes GET (to show the page) and POST (its button) only."})
+	return false
 }
 
 // tokenPageHeaders sets the headers of the pages behind an emailed,
