@@ -37,12 +37,12 @@
 // those since the last fsync of the WAL. Before anything outside the
 // database depends on them, Store.Durable makes them durable: a fan-out
 // publishes its batches only after that, and a batch message is acked only
-// after that (the acker, at most every ackEvery for all the batches
-// finished meanwhile). So a power loss undoes only records whose batch the
+// after that (the acker: one sync for all the batches finished while its
+// last one ran). So a power loss undoes only records whose batch the
 // broker still redelivers: they are claimed and sent again, at most the
 // messages of the batches in progress (Concurrency × BatchSize per
-// process) and of those finished in the last ackEvery (20 ms), and again
-// nobody is skipped. Each copy carries the same Message-ID.
+// process) and of those waiting for the acker's sync, and again nobody is
+// skipped. Each copy carries the same Message-ID.
 //
 // A durable start. The status move and the first work message commit
 // together, so there is no moment at which a campaign is sending with

@@ -19,8 +19,8 @@ import (
 // updates run at 250 a second — a campaign sending 12,500 emails a second
 // claims and records about that many. "fsync": the bulk transactions
 // commit as every other does; "lazy": they are committed lazily
-// (ladle.WithLazyCommit) and made durable by Durable every 20 ms, as the
-// campaign sender's acker does. The difference is the disk's queue: with
+// (ladle.WithLazyCommit) and made durable by Durable every 20 ms (the
+// campaign sender's acker syncs about as often). The difference is the disk's queue: with
 // fsync, an ordinary commit's fsync waits behind the bulk commits'.
 //
 //	go test -run '^$' -bench CommitBesideBulk -benchtime 1000x -count 5 ./internal/sqlstore/
