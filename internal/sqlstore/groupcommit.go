@@ -24,8 +24,9 @@ import (
 //     time: serial execution);
 //   - if it fails (or panics) its savepoint is rolled back and released,
 //     and the others are unaffected;
-//   - it returns only after the group's COMMIT is durable; if the COMMIT
-//     fails, every member gets the error and none of their changes exist.
+//   - it returns only after the group's COMMIT is durable (a lazy one's
+//     only after it committed: durable.go); if the COMMIT fails, every
+//     member gets the error and none of their changes exist.
 //
 // A caller whose context ends while it is still queued is dropped; once it
 // has started it waits for the group, as its function's effects are
@@ -46,8 +47,9 @@ type groupCommitter struct {
 	done       chan struct{}
 	// syncNormal: the store runs with synchronous=NORMAL throughout
 	// (WithSQLiteSynchronousNormal), so there is nothing to relax.
-	// unsynced: restoring synchronous=FULL after a lazy group failed, so
-	// the next group that needs it sets it first.
+	// unsynced: the write connection may be in NORMAL (a lazy group runs,
+	// or putting FULL back after one failed): a group that needs FULL sets
+	// it first.
 	syncNormal, unsynced bool
 }
 
@@ -275,9 +277,9 @@ func (g *groupCommitter) commit(group []*gcJob, firstBulk int) (left []*gcJob) {
 	ran := 0
 	for i := 0; i < len(group); i++ {
 		if i > firstBulk && len(g.jobs) > 0 && lazy {
-			// Other work is waiting, and this group commits without an
-			// fsync, which theirs needs: commit it (quick: no fsync) and
-			// let them run first in the next group.
+			// Other work is waiting, and this group commits without the
+			// fsync theirs needs: commit it (quick, with no fsync) and let
+			// them run first in the next group.
 			left = slices.Clone(group[i:])
 			group = group[:i]
 			g.cuts.Add(1)
