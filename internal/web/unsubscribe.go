@@ -69,9 +69,9 @@ func tokenAction(w http.ResponseWriter, r *http.Request, log *slog.Logger, store
 	defer cancel()
 	v.Restaurant = restaurantName(ctx, store, rid)
 	status := http.StatusOK
+	// The method is GET, HEAD or POST: the handler checked it first
+	// (tokenMethod).
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		v.Form = true
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 		var err error
@@ -82,8 +82,7 @@ func tokenAction(w http.ResponseWriter, r *http.Request, log *slog.Logger, store
 				Message: "We could not record this just now. Please try again in a moment."}
 		}
 	default:
-		tokenMethod(w, r)
-		return
+		v.Form = true
 	}
 	w.WriteHeader(status)
 	_ = unsubscribePage.Execute(w, v)
