@@ -378,8 +378,11 @@ func (s *Store) readTxOn(ctx context.Context, db *sql.DB, fn func(tx *Tx) error)
 }
 
 // read1 runs fn on the read pool outside a transaction, for reads of one
-// statement, and classifies its error like readTx.
+// statement, and classifies its error like readTx. Like readTx it then
+// prepares the statements fn ran unprepared (afterTx), so a statement only
+// ever run here is parsed once, not on every call.
 func (s *Store) read1(ctx context.Context, fn func(tx *Tx) error) error {
+	defer s.afterTx(s.read)
 	return unavailable(fn(s.reader()))
 }
 
