@@ -146,3 +146,33 @@ func benchConsentCounts(b *testing.B, s *sqlstore.Store) {
 		}
 	}
 }
+
+// BenchmarkRestaurantOrder measures reading one order with its lines, as
+// the email worker does for every receipt and a guest's status page does
+// on every load, one read per operation from RunParallel's goroutines.
+//
+//	go test -run '^$' -bench RestaurantOrder ./internal/sqlstore/
+func BenchmarkRestaurantOrder(b *testing.B) { benchEachDialect(b, benchRestaurantOrder) }
+
+func benchRestaurantOrder(b *testing.B, s *sqlstore.Store) {
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	f := storetest.Seed(b, s)
+	o, err := s.CreateOrder(ctx, ladle.NewOrder{ID: newOrderID(), RestaurantID: f.Restaurant.ID, Request: f.Request(), Now: ladle.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			got, err := s.RestaurantOrder(ctx, f.Restaurant.ID, o.ID)
+			if err != nil || len(got.Lines) != len(o.Lines) {
+				b.Errorf("RestaurantOrder: %v, %d lines, want %d", err, len(got.Lines), len(o.Lines))
+				return
+			}
+		}
+	})
+}
