@@ -425,7 +425,7 @@ func (s *Sender) fanout(ctx context.Context, w work) error {
 	if err := store.Durable(ctx); err != nil {
 		return err
 	}
-	return publish(ctx, s.cfg.Broker, out)
+	return publish(ctx, s.cfg.Broker, out, func(ctx context.Context) { s.cfg.Yield.Yield(ctx, s.cfg.YieldMax) })
 }
 
 // state returns the campaign's state, read again when older than StateTTL.
