@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,8 @@ type Relay struct {
 	done   chan struct{}
 
 	published atomic.Int64
+	round     atomic.Int64 // the round a Wake now expects (roundKey)
+	keyPrefix string
 	rounds    atomic.Int64
 	failures  atomic.Int64
 	faults    atomic.Int64
@@ -114,17 +117,42 @@ func New(cfg Config) *Relay {
 	if cfg.Clock == nil {
 		cfg.Clock = ladle.Now
 	}
-	return &Relay{cfg: cfg, log: cfg.Logger.With("component", "relay"), wake: make(chan struct{}, 1)}
+	return &Relay{cfg: cfg, log: cfg.Logger.With("component", "relay"), wake: make(chan struct{}, 1),
+		keyPrefix: "outbox-relay:" + strconv.FormatInt(relays.Add(1), 10) + ":"}
 }
 
 // Wake makes the relay look for events now. It never blocks: pass it to
 // the store's OnEventsCommitted.
+//
+// With Urgent set, the events just committed are urgent work on its way
+// from this moment: Wake marks the gate busy (an expectation of the next
+// round, for at most wakeHold) and the round, once it starts, takes over.
+// Before, bulk work ran unchecked between a commit and its round, and the
+// relay's goroutine waited for a CPU behind it (p99 4–6 ms while a
+// campaign sent, against 0.5 at rest).
 func (r *Relay) Wake() {
+	if r.cfg.Urgent != nil {
+		r.cfg.Urgent.Expect(r.roundKey(r.round.Load()), wakeHold)
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
+
+// wakeHold bounds how long a Wake holds the gate when no round takes over
+// (the relay is stopped, or stuck on a dead broker): bulk work is slowed,
+// never stopped.
+const wakeHold = time.Second
+
+// roundKey is the gate key of the relay's round n, unique to this relay
+// (two relays of one process, in tests, must not take over each other's).
+func (r *Relay) roundKey(n int64) string {
+	return r.keyPrefix + strconv.FormatInt(n, 10)
+}
+
+// relays numbers the relays of the process, for roundKey.
+var relays atomic.Int64
 
 // Start runs the relay in the background until Stop or ctx ends.
 func (r *Relay) Start(ctx context.Context) error {
@@ -225,6 +253,11 @@ func (r *Relay) loop(ctx context.Context) {
 func (r *Relay) RunOnce(ctx context.Context) (int, error) {
 	r.rounds.Add(1)
 	defer r.cfg.Urgent.Enter()()
+	if r.cfg.Urgent != nil {
+		// This round takes over the wakes that expected it; a wake from
+		// now on expects the next one.
+		r.cfg.Urgent.Arrived(r.roundKey(r.round.Add(1) - 1))
+	}
 	n, err := r.cfg.Store.RelayOutbox(ctx, r.cfg.Batch, r.cfg.Clock(), r.publish)
 	r.published.Add(int64(n))
 	return n, err

@@ -16,6 +16,7 @@ import (
 	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/broker/brokertest"
 	"github.com/ladle-dev/ladle/internal/outbox"
+	"github.com/ladle-dev/ladle/internal/priority"
 	"github.com/ladle-dev/ladle/internal/sqlstore"
 	"github.com/ladle-dev/ladle/internal/storetest"
 	"github.com/ladle-dev/ladle/internal/testenv"
@@ -177,4 +178,36 @@ func TestRelayRepublishesAfterCrash(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 	})
+}
+
+// TestWakeHoldsUrgentGate: a commit's Wake marks the priority gate busy,
+// so bulk work yields from the commit on, not only once the round that
+// publishes its events has started; that round takes over the hold, and
+// without a round the hold ends by itself.
+func TestWakeHoldsUrgentGate(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, false)
+	gate := priority.New()
+	r := outbox.New(outbox.Config{Store: s, Publisher: brokertest.Open(t, brokertest.Embedded),
+		PollInterval: time.Hour, Logger: quiet, Urgent: gate})
+	busy := func() bool { return gate.Yield(context.Background(), 5*time.Millisecond) > 0 }
+	if busy() {
+		t.Fatal("the gate is busy before anything happened")
+	}
+	r.Wake()
+	r.Wake() // the same round: one hold
+	if !busy() {
+		t.Fatal("a wake did not mark the gate busy")
+	}
+	if _, err := r.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if busy() {
+		t.Fatal("the gate is still busy after the round the wakes expected")
+	}
+	r.Wake()
+	if !busy() {
+		t.Fatal("a wake after the round did not mark the gate busy")
+	}
+	eventually(t, 5*time.Second, "the hold of a wake no round took over to end", func() bool { return !busy() })
 }
