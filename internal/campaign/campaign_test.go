@@ -602,7 +602,7 @@ func TestSendsYieldToUrgentWork(t *testing.T) {
 	// The fan-out yields before each message it publishes as well: the
 	// stream holds the campaign's start (through the outbox), not yet the
 	// two batches of 40 and 10.
-	if n := workMessages(t, r.b); n != 1 {
+	if n := brokertest.SubjectCount(t, r.b, campaign.Subject); n != 1 {
 		t.Fatalf("%d campaign work messages in the stream while urgent work was in progress, want only the start", n)
 	}
 	exit()
@@ -611,21 +611,6 @@ func TestSendsYieldToUrgentWork(t *testing.T) {
 	if _, yields, waited := gate.Stats(); yields == 0 || waited < 500*time.Millisecond {
 		t.Fatalf("yields %d, waited %v", yields, waited)
 	}
-}
-
-// workMessages counts the campaign work messages in b's stream.
-func workMessages(t *testing.T, b *broker.Broker) uint64 {
-	t.Helper()
-	s, err := b.JetStream().Stream(context.Background(), b.StreamName())
-	if err != nil {
-		t.Fatal(err)
-	}
-	subj := b.Subject(campaign.Subject)
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subj))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Subjects[subj]
 }
 
 // yielding reports whether a goroutine of this process is waiting in a

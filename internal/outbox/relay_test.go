@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ladle-dev/ladle"
-	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/broker/brokertest"
 	"github.com/ladle-dev/ladle/internal/outbox"
 	"github.com/ladle-dev/ladle/internal/priority"
@@ -58,20 +56,6 @@ func placeOrder(t *testing.T, s *sqlstore.Store, f *storetest.Fixture) *ladle.Or
 	return o
 }
 
-func subjectCount(t *testing.T, b *broker.Broker, typ string) uint64 {
-	t.Helper()
-	s, err := b.JetStream().Stream(context.Background(), b.StreamName())
-	if err != nil {
-		t.Fatal(err)
-	}
-	subj := b.Subject(typ)
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter(subj))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Subjects[subj]
-}
-
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -108,10 +92,10 @@ func TestRelayWakesOnCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Stop()
-			eventually(t, 30*time.Second, "the seed's events", func() bool { return subjectCount(t, b, ladle.EventMenuChanged) > 0 })
+			eventually(t, 30*time.Second, "the seed's events", func() bool { return brokertest.SubjectCount(t, b, ladle.EventMenuChanged) > 0 })
 			start := time.Now()
 			placeOrder(t, s, f)
-			eventually(t, 30*time.Second, "order.placed published", func() bool { return subjectCount(t, b, ladle.EventOrderPlaced) == 1 })
+			eventually(t, 30*time.Second, "order.placed published", func() bool { return brokertest.SubjectCount(t, b, ladle.EventOrderPlaced) == 1 })
 			t.Logf("commit → published: %v", time.Since(start))
 
 			if !pg {
@@ -125,7 +109,7 @@ func TestRelayWakesOnCommit(t *testing.T) {
 			}
 			defer other.Close()
 			placeOrder(t, other, f)
-			eventually(t, 30*time.Second, "the other process's order published", func() bool { return subjectCount(t, b, ladle.EventOrderPlaced) == 2 })
+			eventually(t, 30*time.Second, "the other process's order published", func() bool { return brokertest.SubjectCount(t, b, ladle.EventOrderPlaced) == 2 })
 		})
 	}
 }
@@ -171,7 +155,7 @@ func TestRelayRepublishesAfterCrash(t *testing.T) {
 		if n, _, _ := s.OutboxBacklog(ctx); n != 0 {
 			t.Fatalf("backlog %d", n)
 		}
-		if got := subjectCount(t, b, ladle.EventOrderPlaced); got != 5 {
+		if got := brokertest.SubjectCount(t, b, ladle.EventOrderPlaced); got != 5 {
 			t.Fatalf("stream holds %d order.placed after three re-publishes, want 5", got)
 		}
 		if st := r.Stats(); st.Faults != 3 || st.Published == 0 {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ladle-dev/ladle"
 	"github.com/ladle-dev/ladle/internal/broker/brokertest"
@@ -234,16 +233,7 @@ func crashRun(t *testing.T, kind brokertest.Kind, n int) {
 	}
 	// The stream holds each order.placed event once, however often the
 	// relay re-published it.
-	s, err := h.b.JetStream().Stream(ctx, h.b.StreamName())
-	if err != nil {
-		t.Fatal(err)
-	}
-	subj := h.b.Subject(ladle.EventOrderPlaced)
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := info.State.Subjects[subj]; got != uint64(n) {
+	if got := brokertest.SubjectCount(t, h.b, ladle.EventOrderPlaced); got != uint64(n) {
 		t.Errorf("stream holds %d order.placed messages, want %d", got, n)
 	}
 

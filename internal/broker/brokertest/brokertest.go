@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ladle-dev/ladle/internal/broker"
 	"github.com/ladle-dev/ladle/internal/testenv"
 )
@@ -93,6 +95,24 @@ func OpenConfig(t testing.TB, cfg broker.Config) *broker.Broker {
 		b.Close()
 	})
 	return b
+}
+
+// SubjectCount returns how many messages b's stream holds on the subject
+// of typ (an event type, or another name under the stream's prefix).
+func SubjectCount(t testing.TB, b *broker.Broker, typ string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.JetStream().Stream(ctx, b.StreamName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := b.Subject(typ)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subj]
 }
 
 func unique() string {
