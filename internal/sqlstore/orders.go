@@ -717,7 +717,10 @@ func orderByID(ctx context.Context, tx *Tx, restaurantID int64, id string) (*lad
 }
 
 // orderByIDQuery is orderByID's statement by [0 SQLite, 1 PostgreSQL][1:
-// scoped to a restaurant]. An order without lines gets [] (json_agg of no rows is NULL).
+// scoped to a restaurant]. SQLite joins the stored line documents (each
+// valid JSON, a CHECK says so) into an array as text, without parsing
+// them again. An order without lines gets [] (both aggregates give NULL
+// over no rows).
 var orderByIDQuery = func() (q [2][2]string) {
 	lines := [2]string{
 		`(SELECT COALESCE('[' || group_concat(l.line, ',' ORDER BY l.position) || ']', '[]') FROM order_lines l WHERE l.order_id = orders.id)`,
