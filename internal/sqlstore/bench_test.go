@@ -169,8 +169,12 @@ func benchRestaurantOrder(b *testing.B, s *sqlstore.Store) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			got, err := s.RestaurantOrder(ctx, f.Restaurant.ID, o.ID)
-			if err != nil || len(got.Lines) != len(o.Lines) {
-				b.Errorf("RestaurantOrder: %v, %d lines, want %d", err, len(got.Lines), len(o.Lines))
+			if err != nil {
+				b.Errorf("RestaurantOrder: %v", err)
+				return
+			}
+			if len(got.Lines) != len(o.Lines) {
+				b.Errorf("RestaurantOrder: %d lines, want %d", len(got.Lines), len(o.Lines))
 				return
 			}
 		}
