@@ -24,15 +24,16 @@ import (
 func BenchmarkCreateOrder(b *testing.B) { benchEachDialect(b, benchCreateOrder) }
 
 // benchEachDialect runs fn on a fresh SQLite file and on a fresh
-// PostgreSQL schema (skipped without LADLE_TEST_POSTGRES_URL).
-func benchEachDialect(b *testing.B, fn func(b *testing.B, s *sqlstore.Store)) {
+// PostgreSQL schema (skipped without LADLE_TEST_POSTGRES_URL), migrated and
+// seeded with the store tests' fixture.
+func benchEachDialect(b *testing.B, fn func(b *testing.B, s *sqlstore.Store, f *storetest.Fixture)) {
 	b.Run("sqlite", func(b *testing.B) {
 		s, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "bench.db"), sqlstore.WithLogger(quiet))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		fn(b, s)
+		fn(b, s, migrateSeed(b, s))
 	})
 	b.Run("postgres", func(b *testing.B) {
 		u := testenv.PostgresURL(b)
@@ -41,15 +42,19 @@ func benchEachDialect(b *testing.B, fn func(b *testing.B, s *sqlstore.Store)) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		fn(b, s)
+		fn(b, s, migrateSeed(b, s))
 	})
 }
 
-func benchCreateOrder(b *testing.B, s *sqlstore.Store) {
+// migrateSeed migrates s and seeds it for benchEachDialect.
+func migrateSeed(b *testing.B, s *sqlstore.Store) *storetest.Fixture {
 	if err := s.Migrate(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	f := storetest.Seed(b, s)
+	return storetest.Seed(b, s)
+}
+
+func benchCreateOrder(b *testing.B, s *sqlstore.Store, f *storetest.Fixture) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -98,12 +103,8 @@ func benchSchema(b *testing.B, base string) string {
 //	go test -run '^$' -bench ConsentCounts -benchtime 20x ./internal/sqlstore/
 func BenchmarkConsentCounts(b *testing.B) { benchEachDialect(b, benchConsentCounts) }
 
-func benchConsentCounts(b *testing.B, s *sqlstore.Store) {
+func benchConsentCounts(b *testing.B, s *sqlstore.Store, f *storetest.Fixture) {
 	ctx := context.Background()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	f := storetest.Seed(b, s)
 	const n = 1_000_000
 	now := time.Now().UTC()
 	q := `INSERT INTO customers (restaurant_id, email, name, phone, marketing_opt_in, marketing_opt_in_at, consent_source, created_at, updated_at)
@@ -154,12 +155,8 @@ func benchConsentCounts(b *testing.B, s *sqlstore.Store) {
 //	go test -run '^$' -bench RestaurantOrder ./internal/sqlstore/
 func BenchmarkRestaurantOrder(b *testing.B) { benchEachDialect(b, benchRestaurantOrder) }
 
-func benchRestaurantOrder(b *testing.B, s *sqlstore.Store) {
+func benchRestaurantOrder(b *testing.B, s *sqlstore.Store, f *storetest.Fixture) {
 	ctx := context.Background()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	f := storetest.Seed(b, s)
 	o, err := s.CreateOrder(ctx, ladle.NewOrder{ID: newOrderID(), RestaurantID: f.Restaurant.ID, Request: f.Request(), Now: ladle.Now()})
 	if err != nil {
 		b.Fatal(err)
