@@ -76,6 +76,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		fset.DurationVar(&cfg.Rest, "rest", 25*time.Second, "how long receipt latency is measured at rest, before the campaign and again after it")
 		fset.StringVar(&cfg.Compare, "compare", "", "another ladle binary (an earlier build) to run the same way, alternating rounds with this one, and compare")
 		fset.StringVar(&cfg.ChildCPUProfile, "child-cpuprofile", "", "write each round's CPU profile of the child (this build's) to PREFIX.<database>.<round>")
+		fset.StringVar(&cfg.ChildAllocProfile, "child-allocprofile", "", "write each round's allocation profile of the child (this build's; everything it allocated, written when it stops) to PREFIX.<database>.<round> (go tool pprof -sample_index=alloc_space reads it)")
 		fset.StringVar(&cfg.ChildTrace, "child-trace", "", "write each round's execution trace of the child (this build's) to PREFIX.<database>.<round> (go tool trace reads it; about 1 MB a second)")
 		if err := fset.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {

@@ -9,13 +9,14 @@ import (
 	"testing"
 )
 
-// TestDebugProfiles: the environment's LADLE_DEBUG_CPUPROFILE and
-// LADLE_DEBUG_TRACE get a CPU profile and an execution trace of the
-// process; one that cannot be written is an error naming its variable and
+// TestDebugProfiles: the environment's LADLE_DEBUG_CPUPROFILE,
+// LADLE_DEBUG_TRACE and LADLE_DEBUG_ALLOCPROFILE get a CPU profile, an
+// execution trace and an allocation profile of the process; one that cannot be written is an error naming its variable and
 // leaves nothing running.
 func TestDebugProfiles(t *testing.T) {
 	dir := t.TempDir()
-	env := map[string]string{"LADLE_DEBUG_CPUPROFILE": filepath.Join(dir, "cpu"), "LADLE_DEBUG_TRACE": filepath.Join(dir, "trace")}
+	env := map[string]string{"LADLE_DEBUG_CPUPROFILE": filepath.Join(dir, "cpu"), "LADLE_DEBUG_TRACE": filepath.Join(dir, "trace"),
+		"LADLE_DEBUG_ALLOCPROFILE": filepath.Join(dir, "allocs")}
 	stop, err := startDebugProfiles(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -26,13 +27,16 @@ func TestDebugProfiles(t *testing.T) {
 	}
 	_ = sink
 	stop()
-	for _, name := range []string{"cpu", "trace"} {
+	for _, name := range []string{"cpu", "trace", "allocs"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil || len(b) == 0 {
 			t.Fatalf("%s: %d bytes, %v", name, len(b), err)
 		}
 		if name == "trace" && !bytes.HasPrefix(b, []byte("go 1.")) {
 			t.Fatalf("trace starts %q, want a Go execution trace", b[:min(len(b), 16)])
+		}
+		if name == "allocs" && !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+			t.Fatalf("allocation profile starts %x, want a gzipped pprof profile", b[:min(len(b), 4)])
 		}
 	}
 

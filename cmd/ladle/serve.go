@@ -39,13 +39,16 @@ import (
 	"github.com/ladle-dev/ladle/internal/web"
 )
 
-// startDebugProfiles writes a CPU profile (LADLE_DEBUG_CPUPROFILE) and an
+// startDebugProfiles writes a CPU profile (LADLE_DEBUG_CPUPROFILE), an
 // execution trace (LADLE_DEBUG_TRACE: which goroutine ran, waited and
-// blocked when; read it with go tool trace) of the whole process to the
-// paths the environment names, until the returned stop is called (at the
-// end of serve). They are debugging aids read from the environment only,
-// not flags: `ladle bench campaign --child-cpuprofile` and `--child-trace`
-// set them for its child. An unset variable starts nothing.
+// blocked when; read it with go tool trace) and an allocation profile
+// (LADLE_DEBUG_ALLOCPROFILE: where the process allocated since it started,
+// written when it stops; go tool pprof -sample_index=alloc_space reads it)
+// of the whole process to the paths the environment names, until the
+// returned stop is called (at the end of serve). They are debugging aids
+// read from the environment only, not flags: `ladle bench campaign
+// --child-cpuprofile`, `--child-trace` and `--child-allocprofile` set them
+// for its child. An unset variable starts nothing.
 func startDebugProfiles(getenv func(string) string) (stop func(), err error) {
 	var stops []func()
 	stop = func() {
@@ -56,10 +59,14 @@ func startDebugProfiles(getenv func(string) string) (stop func(), err error) {
 	for _, p := range []struct {
 		env   string
 		start func(io.Writer) error
-		stop  func()
+		stop  func(io.Writer)
 	}{
-		{"LADLE_DEBUG_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
-		{"LADLE_DEBUG_TRACE", trace.Start, trace.Stop},
+		{"LADLE_DEBUG_CPUPROFILE", pprof.StartCPUProfile, func(io.Writer) { pprof.StopCPUProfile() }},
+		{"LADLE_DEBUG_TRACE", trace.Start, func(io.Writer) { trace.Stop() }},
+		// The runtime samples allocations all along (one per 512 KiB by
+		// default); there is nothing to start, only the profile to write.
+		{"LADLE_DEBUG_ALLOCPROFILE", func(io.Writer) error { return nil },
+			func(w io.Writer) { _ = pprof.Lookup("allocs").WriteTo(w, 0) }},
 	} {
 		path := getenv(p.env)
 		if path == "" {
@@ -75,7 +82,7 @@ func startDebugProfiles(getenv func(string) string) (stop func(), err error) {
 			stop()
 			return nil, fmt.Errorf("%s: %w", p.env, err)
 		}
-		stops = append(stops, func() { p.stop(); f.Close() })
+		stops = append(stops, func() { p.stop(f); f.Close() })
 	}
 	return stop, nil
 }

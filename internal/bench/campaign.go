@@ -50,11 +50,12 @@ type CampaignConfig struct {
 	// same way in every round, alternating with Binary (A B A B …), and
 	// printed beside it with the ratios.
 	Compare string
-	// ChildCPUProfile and ChildTrace, if set, are path prefixes: each
-	// round's child (of Binary, not of Compare) writes its CPU profile
-	// (LADLE_DEBUG_CPUPROFILE) or execution trace (LADLE_DEBUG_TRACE) to
-	// PREFIX.<database>.<round>.
-	ChildCPUProfile, ChildTrace string
+	// ChildCPUProfile, ChildTrace and ChildAllocProfile, if set, are path
+	// prefixes: each round's child (of Binary, not of Compare) writes its
+	// CPU profile (LADLE_DEBUG_CPUPROFILE), execution trace
+	// (LADLE_DEBUG_TRACE) or allocation profile (LADLE_DEBUG_ALLOCPROFILE)
+	// to PREFIX.<database>.<round>.
+	ChildCPUProfile, ChildTrace, ChildAllocProfile string
 }
 
 // Campaign sends a campaign of cfg.Recipients from a `ladle serve` child
@@ -110,6 +111,7 @@ func Campaign(ctx context.Context, cfg CampaignConfig) error {
 					return fmt.Sprintf("%s.%s.%d", prefix, strings.ToLower(tg.name), i+1)
 				}
 				c.ChildCPUProfile, c.ChildTrace = perRound(cfg.ChildCPUProfile), perRound(cfg.ChildTrace)
+				c.ChildAllocProfile = perRound(cfg.ChildAllocProfile)
 				r, err := campaignOnce(ctx, c, tg.pg)
 				if err != nil {
 					return fmt.Errorf("%s (%s): %w", tg.name, bin, err)
@@ -414,6 +416,9 @@ func campaignOnce(ctx context.Context, cfg CampaignConfig, pgBase string) (r cam
 	}
 	if cfg.ChildTrace != "" {
 		env = append(env, "LADLE_DEBUG_TRACE="+cfg.ChildTrace)
+	}
+	if cfg.ChildAllocProfile != "" {
+		env = append(env, "LADLE_DEBUG_ALLOCPROFILE="+cfg.ChildAllocProfile)
 	}
 	srv, err := startChild(ctx, cfg.Binary, args, filepath.Join(dir, "server.log"), env...)
 	if err != nil {
