@@ -137,7 +137,13 @@ func ParseTemplates(c *ladle.Campaign) (*Templates, map[string]string) {
 
 // Render renders the three parts for one recipient into b (reused).
 func (t *Templates) Render(b *strings.Builder, f Fields) (subject, html, text string, err error) {
+	// The strings handed out keep b's bytes, so they cannot be written
+	// over; but b's capacity says how large the last recipient's message
+	// was, and this one's is about the same: one allocation instead of
+	// one per doubling.
+	size := b.Cap()
 	b.Reset()
+	b.Grow(size)
 	if t.fastSubject != nil {
 		write(b, t.fastSubject, &f)
 	} else if err = t.subject.Execute(b, f); err != nil {

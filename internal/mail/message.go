@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"mime"
-	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"time"
@@ -67,20 +66,22 @@ func (m *Message) Bytes() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.render(from.String(), to.String())
+	return m.appendRendered(nil, from.String(), to.String())
 }
 
-// render is Bytes with the addresses parsed and formatted. The MIME structure is written
-// directly into one buffer sized for the message (campaigns render one per
-// recipient, so this is a hot path). The boundary starts with "=_", which
+// appendRendered is Bytes with the addresses parsed and formatted: it
+// appends the message to dst and returns the extended slice. The MIME
+// structure is written directly into one buffer sized for the message
+// (campaigns render one per recipient, so this is a hot path; SendBatch
+// renders a batch's messages one after the other into one pooled buffer). The boundary starts with "=_", which
 // quoted-printable content can never contain (it writes "=" only as "=3D"
 // or before a line break), so it needs no check against the parts.
-func (m *Message) render(from, to string) ([]byte, error) {
+func (m *Message) appendRendered(dst []byte, from, to string) ([]byte, error) {
 	date := m.Date
 	if date.IsZero() {
 		date = time.Now()
 	}
-	var buf bytes.Buffer
+	buf := bytes.NewBuffer(dst)
 	buf.Grow(1024 + len(m.Text) + len(m.HTML) + (len(m.Text)+len(m.HTML))/8)
 	h := func(k, v string) {
 		buf.WriteString(k)
@@ -104,9 +105,7 @@ func (m *Message) render(from, to string) ([]byte, error) {
 	const qpHeader = "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
 	if m.HTML == "" {
 		buf.WriteString("Content-Type: text/plain" + qpHeader)
-		if err := writeQP(&buf, m.Text); err != nil {
-			return nil, err
-		}
+		buf.Write(appendQP(buf.AvailableBuffer(), m.Text))
 		return buf.Bytes(), nil
 	}
 	var rnd [12]byte
@@ -121,9 +120,7 @@ func (m *Message) render(from, to string) ([]byte, error) {
 		buf.WriteString("\r\nContent-Type: ")
 		buf.WriteString(part.typ)
 		buf.WriteString(qpHeader)
-		if err := writeQP(&buf, part.text); err != nil {
-			return nil, err
-		}
+		buf.Write(appendQP(buf.AvailableBuffer(), part.text))
 		buf.WriteString("\r\n")
 	}
 	buf.WriteString("--")
@@ -132,15 +129,68 @@ func (m *Message) render(from, to string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeQP writes s quoted-printable with CRLF line breaks.
-func writeQP(w interface{ Write([]byte) (int, error) }, s string) error {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\n", "\r\n")
-	qp := quotedprintable.NewWriter(w)
-	if _, err := qp.Write([]byte(s)); err != nil {
-		return err
+// qpLineMax is the longest line quoted-printable may write, "=" of a soft
+// line break included (RFC 2045 6.7).
+const qpLineMax = 76
+
+// appendQP appends s encoded quoted-printable (RFC 2045) to dst, byte for
+// byte as mime/quotedprintable's Writer encodes text: every line break of
+// s (CRLF, LF or a lone CR) becomes CRLF, "=" and bytes outside printable
+// ASCII are escaped, a space or tab that would end a line is escaped, and
+// a line longer than 76 is broken with a soft "=" break. It appends
+// instead of writing through an io.Writer so that a campaign's message,
+// rendered once per recipient, costs no allocation of its own here (the
+// Writer, the CRLF normalisation and the []byte copy were a fifth of a
+// campaign email's garbage).
+func appendQP(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	col := 0 // bytes on the output line so far
+	escape := func(b byte) {
+		if qpLineMax-1-col < 3 {
+			dst = append(dst, "=\r\n"...)
+			col = 0
+		}
+		dst = append(dst, '=', hex[b>>4], hex[b&0x0f])
+		col += 3
 	}
-	return qp.Close()
+	// endLine escapes a space or tab that would end the line.
+	endLine := func() {
+		if col == 0 {
+			return
+		}
+		if b := dst[len(dst)-1]; b == ' ' || b == '\t' {
+			dst = dst[:len(dst)-1]
+			col--
+			escape(b)
+		}
+	}
+	cr := false // the previous byte was a CR (its CRLF is written)
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b == '\n' || b == '\r':
+			if cr && b == '\n' {
+				cr = false
+				continue
+			}
+			cr = b == '\r'
+			endLine()
+			dst = append(dst, '\r', '\n')
+			col = 0
+		case b >= '!' && b <= '~' && b != '=' || b == ' ' || b == '\t':
+			if col == qpLineMax-1 {
+				dst = append(dst, "=\r\n"...)
+				col = 0
+			}
+			dst = append(dst, b)
+			col++
+			cr = false
+		default:
+			escape(b)
+			cr = false
+		}
+	}
+	endLine()
+	return dst
 }
 
 // HeaderText makes s safe as (unstructured) header text: every control

@@ -131,12 +131,23 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 	env := make([]envelope, len(msgs))
 	ok := env[:0]
 	var fc fromCache
+	// The batch's messages are rendered one after the other into one
+	// buffer, used again by a later batch once this one is sent.
+	arena := renderArenas.Get().(*[]byte)
+	raw := (*arena)[:0]
+	defer func() {
+		if cap(raw) <= maxRenderArena {
+			*arena = raw[:0]
+			renderArenas.Put(arena)
+		}
+	}()
 	for i, m := range msgs {
-		e, err := m.envelope(&fc)
+		e, next, err := m.envelope(&fc, raw)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
+		raw = next
 		e.i = i
 		ok = append(ok, e)
 	}
@@ -176,6 +187,15 @@ func (s *SMTP) SendBatch(ctx context.Context, msgs []*Message) []error {
 	wg.Wait()
 	return errs
 }
+
+// renderArenas holds the buffers SendBatch renders its messages into: a
+// campaign sends a batch of a hundred about every few milliseconds, and a
+// fresh buffer per message was most of its garbage. A buffer grown past
+// maxRenderArena (a batch of unusually large messages) is left to the
+// collector rather than kept.
+var renderArenas = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxRenderArena = 4 << 20
 
 // sendPart sends part on one connection (holding a slot), retrying once on
 // a fresh connection if a reused one failed before anything reached the

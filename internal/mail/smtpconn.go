@@ -38,23 +38,26 @@ type envelope struct {
 	i        int
 }
 
-func (m *Message) envelope(fc *fromCache) (envelope, error) {
+// envelope renders m onto the end of dst (its bytes are the envelope's
+// raw) and returns the extended slice; on an error dst comes back as it
+// was.
+func (m *Message) envelope(fc *fromCache, dst []byte) (envelope, []byte, error) {
 	if fc.value != m.From || fc.addr == nil {
 		from, err := parseAddress("From", m.From)
 		if err != nil {
-			return envelope{}, err
+			return envelope{}, dst, err
 		}
 		*fc = fromCache{value: m.From, addr: from, header: from.String()}
 	}
 	to, err := parseAddress("To", m.To)
 	if err != nil {
-		return envelope{}, err
+		return envelope{}, dst, err
 	}
-	raw, err := m.render(fc.header, to.String())
+	out, err := m.appendRendered(dst, fc.header, to.String())
 	if err != nil {
-		return envelope{}, err
+		return envelope{}, dst, err
 	}
-	return envelope{from: fc.addr.Address, to: to.Address, raw: raw}, nil
+	return envelope{from: fc.addr.Address, to: to.Address, raw: out[len(dst):len(out):len(out)]}, out, nil
 }
 
 // fromCache keeps the parsed From of the last message of a batch: a
@@ -87,6 +90,29 @@ func (c *smtpConn) reply(want int) (string, error) {
 		return msg, replyError(code, msg)
 	}
 	return msg, nil
+}
+
+// expect reads one reply and checks its code, as reply does, for a caller
+// that needs no more than that: the answer to every command of every
+// message a campaign sends. The usual answer, one line with the code
+// wanted ("250 2.0.0 OK"), is read and checked in the reader's buffer,
+// without the strings reply makes of it; anything else (another code, a
+// multi-line reply) is left in the buffer for reply to read as it is.
+func (c *smtpConn) expect(want int) error {
+	head, err := c.r.R.Peek(4)
+	if err != nil || head[3] != ' ' || int(head[0]-'0')*100+int(head[1]-'0')*10+int(head[2]-'0') != want ||
+		head[0] < '0' || head[0] > '9' || head[1] < '0' || head[1] > '9' || head[2] < '0' || head[2] > '9' {
+		_, err := c.reply(want)
+		return err
+	}
+	for {
+		// The rest of the line; a line longer than the buffer comes in
+		// parts.
+		_, err := c.r.R.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			return err
+		}
+	}
 }
 
 // replyError is go-smtp's reading of a reply: "5.1.1 text" sets the
@@ -128,7 +154,7 @@ func (c *smtpConn) cmd(line string, want int) (string, error) {
 
 // greet reads the server's greeting and says EHLO.
 func (c *smtpConn) greet(localName string) error {
-	if _, err := c.reply(220); err != nil {
+	if err := c.expect(220); err != nil {
 		return err
 	}
 	return c.hello(localName)
@@ -243,8 +269,7 @@ func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, time
 		if err := c.w.Flush(); err != nil {
 			return err
 		}
-		_, err := c.reply(want)
-		return err
+		return c.expect(want)
 	}
 	for k := 0; k <= len(part); k++ {
 		if pace != nil && k < len(part) {
@@ -266,7 +291,7 @@ func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, time
 				return answered, started, err
 			}
 			if bodyOf >= 0 {
-				_, err := c.reply(250)
+				err := c.expect(250)
 				if err != nil && !isReplyErr(err) {
 					return answered, started, err
 				}
@@ -277,13 +302,13 @@ func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, time
 				break
 			}
 			if rset {
-				if _, err := c.reply(250); err != nil && !isReplyErr(err) {
+				if err := c.expect(250); err != nil && !isReplyErr(err) {
 					return answered, started, err
 				}
 			}
-			_, mailErr = c.reply(250)
-			_, rcptErr = c.reply(250)
-			_, dataErr = c.reply(354)
+			mailErr = c.expect(250)
+			rcptErr = c.expect(250)
+			dataErr = c.expect(354)
 		} else {
 			if k == len(part) {
 				break
@@ -327,7 +352,7 @@ func (c *smtpConn) send(ctx context.Context, part []envelope, errs []error, time
 			if err := c.w.Flush(); err != nil {
 				return answered, started, err
 			}
-			_, err := c.reply(250)
+			err := c.expect(250)
 			if err != nil && !isReplyErr(err) {
 				return answered, started, err
 			}
@@ -453,7 +478,7 @@ func (c *smtpConn) sendChunked(ctx context.Context, part []envelope, errs []erro
 // refusal among them (nil if none), or a broken connection's error.
 func (c *smtpConn) replies(n int) (first, err error) {
 	for range n {
-		_, err := c.reply(250)
+		err := c.expect(250)
 		if err != nil && !isReplyErr(err) {
 			return nil, err
 		}
