@@ -177,6 +177,14 @@ type Audience struct {
 	NotOrderedSince *time.Time `json:"not_ordered_since,omitempty"`
 }
 
+// Filtered reports whether a narrows the opted-in segment by orders (any
+// of the filters above is set): without filters the audience is every
+// opted-in, unsuppressed customer, which a store can count without
+// reading them all.
+func (a Audience) Filtered() bool {
+	return a.OrderedWithinDays > 0 || a.MinOrders > 0 || a.NotOrderedSince != nil
+}
+
 // Validate returns per-field problems, empty when a is usable.
 func (a *Audience) Validate() map[string]string {
 	errs := map[string]string{}

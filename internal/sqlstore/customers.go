@@ -148,13 +148,22 @@ func (s *Store) ListCustomers(ctx context.Context, restaurantID int64, q ladle.C
 	return out, err
 }
 
+// optedInCount counts restaurant $1's opted-in customers who are not
+// suppressed: every audience without order filters. Each count reads a
+// partial index (migration 0070), and the opted-in who are suppressed are
+// counted from the restaurant's suppressions, which are few, rather than
+// from its customers joined to them, which read every customer (0.68 s
+// for a million on SQLite, on every load of the campaigns page).
+const optedInCount = `((SELECT count(*) FROM customers WHERE restaurant_id = $1 AND marketing_opt_in)
+	- (SELECT count(*) FROM suppressions s JOIN customers c ON c.restaurant_id = s.restaurant_id AND c.email = s.email
+		WHERE s.restaurant_id = $1 AND c.marketing_opt_in))`
+
 // ConsentCounts implements ladle.CampaignStore.
 func (s *Store) ConsentCounts(ctx context.Context, restaurantID int64) (optedIn, pending int64, err error) {
 	err = s.read1(ctx, func(tx *Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT
-			COALESCE(SUM(CASE WHEN c.marketing_opt_in AND s.email IS NULL THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN NOT c.marketing_opt_in AND c.consent_pending_at IS NOT NULL THEN 1 ELSE 0 END), 0)`+
-			customerFrom+` WHERE c.restaurant_id = $1`, restaurantID).Scan(&optedIn, &pending)
+		return tx.QueryRowContext(ctx, `SELECT `+optedInCount+`,
+			(SELECT count(*) FROM customers WHERE restaurant_id = $1 AND consent_pending_at IS NOT NULL AND NOT marketing_opt_in)`,
+			restaurantID).Scan(&optedIn, &pending)
 	})
 	return optedIn, pending, err
 }
@@ -247,7 +256,8 @@ func (s *Store) ConfirmConsent(ctx context.Context, restaurantID int64, email st
 
 // audienceWhere returns the WHERE conditions (on customers c) of an
 // audience, with its parameters numbered from next. Every audience is
-// opted-in and unsuppressed customers; filters add order conditions.
+// opted-in and unsuppressed customers; filters add order conditions (a new
+// one belongs in ladle.Audience.Filtered too).
 func audienceWhere(a ladle.Audience, now time.Time, next int) (string, []any) {
 	var b strings.Builder
 	var args []any
@@ -275,12 +285,13 @@ func audienceWhere(a ladle.Audience, now time.Time, next int) (string, []any) {
 
 // AudienceSize implements ladle.CampaignStore.
 func (s *Store) AudienceSize(ctx context.Context, restaurantID int64, a ladle.Audience, now time.Time) (int64, error) {
-	where, args := audienceWhere(a, now, 2)
+	q, args := `SELECT `+optedInCount, []any{restaurantID}
+	if a.Filtered() {
+		where, fargs := audienceWhere(a, now, 2)
+		q, args = `SELECT count(*) FROM customers c WHERE c.restaurant_id = $1`+where, append(args, fargs...)
+	}
 	var n int64
-	err := s.read1(ctx, func(tx *Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM customers c WHERE c.restaurant_id = $1`+where,
-			append([]any{restaurantID}, args...)...).Scan(&n)
-	})
+	err := s.read1(ctx, func(tx *Tx) error { return tx.QueryRowContext(ctx, q, args...).Scan(&n) })
 	return n, err
 }
 

@@ -12,6 +12,7 @@ func init() {
 		testCase{name: "Campaigns/DoubleOptIn", fn: testDoubleOptIn},
 		testCase{name: "Campaigns/DoubleOptInSuppressed", fn: testDoubleOptInSuppressed},
 		testCase{name: "Campaigns/DoubleOptInImport", fn: testDoubleOptInImport},
+		testCase{name: "Campaigns/ConsentCounts", fn: testConsentCounts},
 	)
 }
 
@@ -248,5 +249,50 @@ func testDoubleOptInImport(t *testing.T, e *env) {
 	}
 	if out, err := cs.ImportCustomers(ctx, rid, rows, now); err != nil || out[0] != ladle.ImportUnchanged || out[1] != ladle.ImportUnchanged {
 		t.Fatalf("the same import again: %v, %v", out, err)
+	}
+}
+
+// testConsentCounts: the campaigns page's counts are the opted-in
+// customers who are not suppressed (for any reason), and the customers
+// whose double opt-in is pending, of this restaurant only; a suppression
+// of an address that is not a customer, or not opted in, or of another
+// restaurant's customer, takes nobody away.
+func testConsentCounts(t *testing.T, e *env) {
+	s, f := e.seed()
+	cs := doubleOptIn(t, s, f)
+	rid, other := f.Restaurant.ID, f.Other.ID
+	imp := func(rid int64, optIn bool, emails ...string) {
+		t.Helper()
+		var rows []ladle.CustomerImport
+		for _, e := range emails {
+			rows = append(rows, ladle.CustomerImport{Email: e, Name: "N", MarketingOptIn: optIn})
+		}
+		_, err := cs.ImportCustomers(ctx, rid, rows, now)
+		ok(t, err)
+	}
+	counts := func(rid int64, wantIn, wantPending int64) {
+		t.Helper()
+		in, pending, err := cs.ConsentCounts(ctx, rid)
+		ok(t, err)
+		if in != wantIn || pending != wantPending {
+			t.Fatalf("restaurant %d: %d opted in, %d pending; want %d, %d", rid, in, pending, wantIn, wantPending)
+		}
+	}
+	imp(rid, true, "a@example.com", "b@example.com", "c@example.com", "d@example.com")
+	imp(rid, false, "e@example.com")
+	imp(other, true, "a@example.com", "f@example.com")
+	tick(t, s, f, "pending@example.com", now)
+	counts(rid, 4, 1)
+	counts(other, 2, 0)
+
+	ok(t, cs.Suppress(ctx, rid, "b@example.com", ladle.SuppressUnsubscribed, now))
+	ok(t, cs.Suppress(ctx, rid, "C@Example.com", ladle.SuppressHardBounce, now))
+	ok(t, cs.Suppress(ctx, rid, "e@example.com", ladle.SuppressUnsubscribed, now))   // not opted in
+	ok(t, cs.Suppress(ctx, rid, "nobody@example.com", ladle.SuppressComplaint, now)) // not a customer
+	ok(t, cs.Suppress(ctx, other, "d@example.com", ladle.SuppressUnsubscribed, now)) // another restaurant's
+	counts(rid, 2, 1)
+	counts(other, 2, 0)
+	if n := audience(t, cs, rid); n != 2 {
+		t.Fatalf("audience %d, want 2, the opted-in count", n)
 	}
 }
