@@ -197,6 +197,9 @@ func appendQP(dst []byte, s string) []byte {
 // character, CR and LF included, becomes a space, and runs of spaces
 // collapse. Templates and stored names pass through it.
 func HeaderText(s string) string {
+	if plainHeaderText(s) {
+		return s // the usual name or subject: nothing to change, nothing to allocate
+	}
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
@@ -204,6 +207,26 @@ func HeaderText(s string) string {
 		return r
 	}, s)
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// plainHeaderText reports whether HeaderText would return s as it is:
+// printable ASCII only, single spaces between words, none at either end.
+func plainHeaderText(s string) bool {
+	space := true // a space here (or at the start) may not be followed by one
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ':
+			if space {
+				return false
+			}
+			space = true
+		case c > ' ' && c < 0x7f:
+			space = false
+		default:
+			return false
+		}
+	}
+	return !space || s == ""
 }
 
 // messageIDText keeps only the characters a Message-ID's id-left@id-right

@@ -7,6 +7,7 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestAppendQP: appendQP writes what mime/quotedprintable's Writer writes
@@ -88,4 +89,42 @@ func quirk(s string) bool {
 		}
 	}
 	return false
+}
+
+// TestHeaderTextFastPath: HeaderText returns what the full cleaning
+// (controls to spaces, runs of white space collapsed, ends trimmed) makes
+// of any string, whether or not it takes the path that returns it as it is.
+func TestHeaderTextFastPath(t *testing.T) {
+	full := func(s string) string {
+		s = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return ' '
+			}
+			return r
+		}, s)
+		return strings.Join(strings.Fields(s), " ")
+	}
+	cases := []string{"", " ", "a", "a b", "a  b", " a", "a ", "Guest 42", "Demo Kitchen", "a\tb", "a\r\nBcc: x",
+		"caf\u00e9", "a\u00a0b", "a\u0085b", "x\x7fy", "~!", "  "}
+	alphabet := []string{"a", "Z", " ", "  ", "\t", "\r", "\n", "\x00", "\x7f", "~", "é", "\u00a0", "\u2028", "<", "\""}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 5000 {
+		var b strings.Builder
+		for n := rng.IntN(12); n > 0; n-- {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		cases = append(cases, b.String())
+	}
+	fast := 0
+	for _, s := range cases {
+		if got, want := HeaderText(s), full(s); got != want {
+			t.Fatalf("HeaderText(%q) = %q, want %q", s, got, want)
+		}
+		if plainHeaderText(s) {
+			fast++
+		}
+	}
+	if fast < 100 {
+		t.Fatalf("only %d of %d strings took the fast path", fast, len(cases))
+	}
 }
