@@ -2,6 +2,9 @@ package campaign_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -461,6 +464,16 @@ func TestUnsubscribedSkippedInFlight(t *testing.T) {
 func TestUnsubscribeToken(t *testing.T) {
 	s := campaign.NewSigner([]byte("k"))
 	tok := s.Token(7, "a@example.com")
+	// The format links already sent carry: base64url(payload) "."
+	// base64url(the first 16 bytes of HMAC-SHA256 under the derived key).
+	key := hmac.New(sha256.New, []byte("k"))
+	key.Write([]byte("ladle unsubscribe v1"))
+	m := hmac.New(sha256.New, key.Sum(nil))
+	m.Write([]byte("u1|7|a@example.com"))
+	enc := base64.RawURLEncoding
+	if want := enc.EncodeToString([]byte("u1|7|a@example.com")) + "." + enc.EncodeToString(m.Sum(nil)[:16]); tok != want {
+		t.Fatalf("token %q, want %q", tok, want)
+	}
 	if rid, email, err := s.Parse(tok); err != nil || rid != 7 || email != "a@example.com" {
 		t.Fatalf("parse: %d %q %v", rid, email, err)
 	}
