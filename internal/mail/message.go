@@ -200,6 +200,11 @@ func HeaderText(s string) string {
 	if plainHeaderText(s) {
 		return s // the usual name or subject: nothing to change, nothing to allocate
 	}
+	return cleanHeaderText(s)
+}
+
+// cleanHeaderText is HeaderText's cleaning in full.
+func cleanHeaderText(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
