@@ -11,8 +11,9 @@ import (
 
 // TestDebugProfiles: the environment's LADLE_DEBUG_CPUPROFILE,
 // LADLE_DEBUG_TRACE and LADLE_DEBUG_ALLOCPROFILE get a CPU profile, an
-// execution trace and an allocation profile of the process; one that cannot be written is an error naming its variable and
-// leaves nothing running.
+// execution trace and an allocation profile of the process; one that
+// cannot be written is an error naming its variable and leaves nothing
+// running.
 func TestDebugProfiles(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"LADLE_DEBUG_CPUPROFILE": filepath.Join(dir, "cpu"), "LADLE_DEBUG_TRACE": filepath.Join(dir, "trace"),

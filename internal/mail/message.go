@@ -73,9 +73,10 @@ func (m *Message) Bytes() ([]byte, error) {
 // appends the message to dst and returns the extended slice. The MIME
 // structure is written directly into one buffer sized for the message
 // (campaigns render one per recipient, so this is a hot path; SendBatch
-// renders a batch's messages one after the other into one pooled buffer). The boundary starts with "=_", which
-// quoted-printable content can never contain (it writes "=" only as "=3D"
-// or before a line break), so it needs no check against the parts.
+// renders a batch's messages one after the other into one pooled buffer).
+// The boundary starts with "=_", which quoted-printable content can never
+// contain (it writes "=" only as "=3D" or before a line break), so it
+// needs no check against the parts.
 func (m *Message) appendRendered(dst []byte, from, to string) ([]byte, error) {
 	date := m.Date
 	if date.IsZero() {

@@ -100,8 +100,8 @@ func (c *smtpConn) reply(want int) (string, error) {
 // multi-line reply) is left in the buffer for reply to read as it is.
 func (c *smtpConn) expect(want int) error {
 	head, err := c.r.R.Peek(4)
-	if err != nil || head[3] != ' ' || int(head[0]-'0')*100+int(head[1]-'0')*10+int(head[2]-'0') != want ||
-		head[0] < '0' || head[0] > '9' || head[1] < '0' || head[1] > '9' || head[2] < '0' || head[2] > '9' {
+	if err != nil || head[0] != byte('0'+want/100) || head[1] != byte('0'+want/10%10) ||
+		head[2] != byte('0'+want%10) || head[3] != ' ' {
 		_, err := c.reply(want)
 		return err
 	}
